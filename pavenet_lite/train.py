@@ -1,0 +1,264 @@
+"""Training: `Trainer` runs the PAVE-Net recipe on PoseTrack-format data (SynthTrack or real PoseTrack).
+
+One optimizer step = `accum` micro-batches of `batch_size` clips. AdamW with the paper's learning-rate multiplier for
+the backbone and the sampling offsets, gradient clipping, linear warm-up then a x0.1 step; AMP on CUDA (bf16, or fp16
+with a gradient scaler); DDP when launched by `torchrun`. Checkpoints hold everything needed for an exact resume on
+CPU: model, optimizer, scheduler, scaler, RNG state, step, and both configs. The data order is a pure function of
+(seed, epoch, rank) and each clip's augmentation a pure function of (seed, epoch, index), so a resumed run replays
+exactly the batches the uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Sampler
+
+from pavenet_lite.checkpoint import check_config_matches, load_checkpoint, save_checkpoint
+from pavenet_lite.config import PAVENetConfig, get_config
+from pavenet_lite.data.clips import PoseTrackClips, collate_clips
+from pavenet_lite.losses import SetCriterion
+from pavenet_lite.matcher import HungarianMatcher
+from pavenet_lite.model import build_model
+
+
+@dataclass
+class TrainConfig:
+    """Everything about a run that is not the architecture (that is `PAVENetConfig`)."""
+
+    data: str
+    out: str
+    config: str = "tiny"
+    frames: int = 3
+    steps: int | None = None  # optimizer steps; exactly one of steps / epochs
+    epochs: int | None = None
+    batch_size: int = 4
+    accum: int = 1
+    lr: float | None = None  # None: the model config's lr
+    warmup: int = 50
+    lr_drop: float = 0.8  # fraction of the run after which the lr is multiplied by 0.1
+    device: str = "cpu"
+    amp: bool = False
+    amp_dtype: str = "bf16"  # "bf16" or "fp16" (fp16 uses a GradScaler)
+    seed: int = 0
+    log_every: int = 10
+    val_every: int = 0  # 0: validate only at the end
+    val_split: str = "val"
+    val_videos: int | None = None  # validate on the first n val videos (None: all)
+    num_workers: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)  # PAVENetConfig fields to override
+    progress: bool = True
+
+
+class ClipOrder(Sampler[int]):
+    """Shuffled clip indices of one epoch for one rank, starting at `start`: a pure function of (seed, epoch, rank)."""
+
+    def __init__(self, n: int, seed: int, epoch: int, rank: int = 0, world: int = 1, start: int = 0):
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        perm = torch.randperm(n, generator=g).tolist()
+        per_rank = math.ceil(n / world)
+        perm = (perm * math.ceil(per_rank * world / n))[: per_rank * world]  # pad by repeating, as DistributedSampler
+        self.indices = perm[rank::world][start:]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def param_groups(model: torch.nn.Module, lr: float, weight_decay: float, lr_mult: float,
+                 mult_keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """AdamW groups: parameters whose name contains one of `mult_keys` train at `lr * lr_mult` (paper recipe)."""
+    slow, fast = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (slow if any(k in name for k in mult_keys) else fast).append(p)
+    return [{"params": fast, "lr": lr, "weight_decay": weight_decay},
+            {"params": slow, "lr": lr * lr_mult, "weight_decay": weight_decay}]
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Train PAVE-Net. `Trainer(TrainConfig(...)).fit()`; `--resume` = `Trainer(cfg).fit(resume=True)`."""
+
+    def __init__(self, tcfg: TrainConfig, model_cfg: PAVENetConfig | None = None):
+        self.tcfg = tcfg
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            backend = "nccl" if tcfg.device.startswith("cuda") else "gloo"
+            dist.init_process_group(backend)
+        self.device = torch.device(tcfg.device)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
+        if tcfg.amp and self.device.type != "cuda":
+            raise ValueError("--amp needs a CUDA device (pass --device cuda)")
+        self.cfg = model_cfg or get_config(tcfg.config, num_frames=tcfg.frames, **tcfg.overrides)
+        torch.manual_seed(tcfg.seed)
+        self.model = build_model(self.cfg).to(self.device)
+        self.criterion = SetCriterion(self.cfg, HungarianMatcher(
+            cost_cls=self.cfg.cost_cls, cost_kpt=self.cfg.cost_kpt, cost_oks=self.cfg.cost_oks,
+            alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma))
+        self.ddp = None
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        lr = tcfg.lr if tcfg.lr is not None else self.cfg.lr
+        self.optimizer = torch.optim.AdamW(param_groups(
+            self.model, lr, self.cfg.weight_decay, self.cfg.lr_mult, tuple(self.cfg.lr_mult_keys)))
+        self.dataset = PoseTrackClips(tcfg.data, "train", num_frames=self.cfg.num_frames,
+                                      max_size=self.cfg.max_size, train=True, seed=tcfg.seed)
+        per_step = tcfg.batch_size * tcfg.accum * self.world
+        self.steps_per_epoch = max(1, len(self.dataset) // per_step)
+        if (tcfg.steps is None) == (tcfg.epochs is None):
+            raise ValueError("give exactly one of steps or epochs")
+        self.total_steps = tcfg.steps if tcfg.steps is not None else tcfg.epochs * self.steps_per_epoch
+        drop_at = int(tcfg.lr_drop * self.total_steps)
+        warmup = min(tcfg.warmup, max(1, self.total_steps // 10))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / warmup) * (0.1 if s >= drop_at else 1.0))
+        self.amp_dtype = torch.bfloat16 if tcfg.amp_dtype == "bf16" else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=tcfg.amp and self.amp_dtype == torch.float16)
+        self.step = 0
+        self.best_map = -1.0
+        self.out = Path(tcfg.out)
+
+    # -- state ---------------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "config": self.cfg.to_dict(), "train_config": asdict(self.tcfg),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "rng": _rng_state(), "step": self.step,
+                "best_map": self.best_map}
+
+    def load_state_dict(self, state: dict[str, Any], path: str | os.PathLike) -> None:
+        check_config_matches(path, state["config"], self.cfg.to_dict())
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.best_map = float(state.get("best_map", -1.0))
+
+    def save(self, name: str) -> Path:
+        path = self.out / name
+        if self.rank == 0:
+            save_checkpoint(self.state_dict(), path)
+        return path
+
+    # -- loop ----------------------------------------------------------------------------------------------------
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]]:
+        """Micro-batches from the current step on, epoch after epoch."""
+        per_rank_step = self.tcfg.batch_size * self.tcfg.accum
+        epoch, offset = divmod(self.step, self.steps_per_epoch)
+        while True:
+            self.dataset.set_epoch(epoch)
+            order = ClipOrder(len(self.dataset), self.tcfg.seed, epoch, self.rank, self.world,
+                              start=offset * per_rank_step)
+            loader = DataLoader(self.dataset, batch_size=self.tcfg.batch_size, sampler=order, drop_last=True,
+                                collate_fn=collate_clips, num_workers=self.tcfg.num_workers)
+            for i, batch in enumerate(loader):
+                if i >= (self.steps_per_epoch - offset) * self.tcfg.accum:
+                    break
+                yield batch
+            epoch, offset = epoch + 1, 0
+
+    def train_step(self, micro_batches: list[tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]]
+                   ) -> dict[str, float]:
+        """One optimizer step over `accum` micro-batches; returns the averaged loss terms."""
+        net = self.ddp or self.model
+        net.train()
+        totals: dict[str, float] = {}
+        for i, (clips, masks, targets) in enumerate(micro_batches):
+            clips, masks = clips.to(self.device, non_blocking=True), masks.to(self.device, non_blocking=True)
+            targets = [{k: v.to(self.device) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+            no_sync = self.ddp is not None and i < len(micro_batches) - 1
+            ctx = self.ddp.no_sync() if no_sync else contextlib.nullcontext()
+            with ctx:
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.tcfg.amp):
+                    outputs = net(clips, masks, select=self.criterion.selector(targets))
+                losses = self.criterion(outputs, targets, self.model.flows)
+                self.scaler.scale(losses["loss"] / len(micro_batches)).backward()
+            for k, v in losses.items():
+                totals[k] = totals.get(k, 0.0) + float(v.detach()) / len(micro_batches)
+        self.scaler.unscale_(self.optimizer)
+        totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+        return totals
+
+    def fit(self, resume: bool = False) -> list[dict[str, Any]]:
+        """Train to `total_steps`; returns the logged metrics (also appended to `out/metrics.jsonl`)."""
+        from tqdm.auto import tqdm
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume and (self.out / "last.pt").exists():
+            self.load_state_dict(load_checkpoint(self.out / "last.pt", self.device), self.out / "last.pt")
+        elif not resume:
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)
+        history: list[dict[str, Any]] = []
+        batches = self._batches()
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.tcfg.progress or self.rank != 0,
+                   desc="train")
+        t0 = time.perf_counter()
+        while self.step < self.total_steps:
+            terms = self.train_step([next(batches) for _ in range(self.tcfg.accum)])
+            bar.update(1)
+            bar.set_postfix(loss=f"{terms['loss']:.3f}")
+            last = self.step == self.total_steps
+            if self.step % self.tcfg.log_every == 0 or last:
+                row = {"step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
+                       "time": time.perf_counter() - t0, **terms}
+                history.append(self._log(row))
+            if (self.tcfg.val_every and self.step % self.tcfg.val_every == 0) or last:
+                history.append(self._log({"step": self.step, "time": time.perf_counter() - t0, **self.validate()}))
+                self.save("last.pt")
+        bar.close()
+        return history
+
+    def _log(self, row: dict[str, Any]) -> dict[str, Any]:
+        if self.rank == 0:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+        return row
+
+    def validate(self) -> dict[str, Any]:
+        """PoseTrack mAP of the current weights on the validation split; saves `best.pt` when it improves."""
+        from pavenet_lite.predict import Predictor
+
+        if self.rank != 0:
+            return {}
+        predictor = Predictor(self.model, self.cfg, device=self.device)
+        result = predictor.evaluate(self.tcfg.data, self.tcfg.val_split, max_videos=self.tcfg.val_videos,
+                                    progress=False)
+        total = result.table["Total"]
+        if total > self.best_map:
+            self.best_map = total
+            self.save("best.pt")
+        return {"val_map": total, "val_table": result.table}
+
