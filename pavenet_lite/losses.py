@@ -1,0 +1,225 @@
+"""The set-based training objective of PAVE-Net: focal classification + RLE keypoint regression (spec §4).
+
+After Hungarian matching (`pavenet_lite.matcher`) every matched query is a positive ("this is person g") and every
+other query a negative. The loss has three parts, each applied at several depths of the network:
+
+* encoder proposals (all N centre-frame tokens): focal loss + RLE with flow `enc`;
+* every pose-decoder layer (Q queries), matched separately: focal loss + RLE with flow `dec`;
+* every joint-decoder layer (the R refined people): RLE with flow `refine`, against the person each refined query was
+  matched to in the last pose layer.
+
+Optional L1 and OKS keypoint terms exist for experiments (weight 0 in the paper config). All maths runs in float32
+with autocast disabled, so the criterion can be called inside an AMP region. Normalisers (#positives, #annotated
+coordinates) are averaged over processes when torch.distributed is initialised, as in mmdet.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pavenet_lite.joints import MODEL_OKS_SIGMAS
+
+if TYPE_CHECKING:
+    from pavenet_lite.matcher import HungarianMatcher
+
+SIGMA_MIN = 1e-6  # floor on RLE sigmas: an fp16 sigma can underflow to 0, and log(0) would be -inf
+
+
+def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
+    """Binary focal loss (Lin et al. 2017), summed over all elements; the caller divides by #positives.
+
+    logits, targets: same shape (targets in {0, 1}). alpha weighs positives, (1 - alpha) negatives;
+    (1 - p_t)^gamma down-weights the many easy negatives.
+    """
+    logits, targets = logits.float(), targets.float()
+    p = logits.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+    return (alpha_t * (1 - p_t).pow(gamma) * ce).sum()
+
+
+def keypoint_l1(pred: Tensor, gt: Tensor, annotated: Tensor) -> Tensor:
+    """Mean absolute error over the annotated coordinates of each pose (the matcher's KptL1Cost).
+
+    pred, gt `[..., K, 2]`, annotated `[..., K]` bool, broadcastable -> `[...]`. Divides by 2 * #annotated
+    (clamped to 1), so a pose without annotated joints costs 0.
+    """
+    err = (pred.float() - gt.float()).abs().sum(-1)                        # [..., K]
+    err = torch.where(annotated, err, torch.zeros_like(err))
+    return err.sum(-1) / (2 * annotated.sum(-1)).clamp(min=1)
+
+
+def oks(pred: Tensor, gt: Tensor, annotated: Tensor, areas: Tensor) -> Tensor:
+    """Object keypoint similarity with `MODEL_OKS_SIGMAS`, in normalised coordinates.
+
+    pred, gt `[..., K, 2]`, annotated `[..., K]` bool, areas `[...]` (normalised person area = s^2), broadcastable
+    -> `[...]` in [0, 1]. OKS = mean over annotated joints of exp(-d^2 / (2 s^2 (2 sigma)^2)); 0 if none annotated.
+    Coordinates normalised separately by width and height make this slightly anisotropic for non-square images,
+    as in the official code.
+    """
+    sigmas = torch.as_tensor(MODEL_OKS_SIGMAS, dtype=torch.float32, device=pred.device)    # [K]
+    d2 = (pred.float() - gt.float()).pow(2).sum(-1)                                          # [..., K]
+    e = d2 / (2 * areas.float().clamp(min=1e-12)[..., None] * (2 * sigmas) ** 2)
+    sim = torch.where(annotated, torch.exp(-e), torch.zeros_like(e))
+    return sim.sum(-1) / annotated.sum(-1).clamp(min=1)
+
+
+def l1_loss(pred: Tensor, gt: Tensor, annotated: Tensor) -> Tensor:
+    """Sum of |pred - gt| over annotated joints and both coordinates; the caller divides by #coordinates.
+
+    pred, gt `[M, K, 2]`, annotated `[M, K]` bool.
+    """
+    return (pred[annotated].float() - gt[annotated].float()).abs().sum()
+
+
+def rle_loss(pred: Tensor, sigma: Tensor, gt: Tensor, annotated: Tensor, flow: nn.Module) -> Tensor:
+    """Residual log-likelihood loss (Li et al. 2021, PAVE-Net variant), summed; divide by #annotated coordinates.
+
+    pred, sigma, gt `[M, K, 2]` (normalised coordinates; sigma > 0 per coordinate), annotated `[M, K]` bool,
+    flow: has `log_prob(u [J, 2]) -> [J]`. With u = (pred - gt) / sigma, per annotated joint and coordinate:
+        nf = log sigma - log phi(u)        (phi = flow density of the 2-D residual, shared by both coordinates)
+        Q  = log(sigma sqrt(2 pi)) + |pred - gt| / (sqrt(2) sigma)
+    The flow learns the shape of the residual distribution; sigma learns each prediction's uncertainty.
+    """
+    pred, gt = pred[annotated].float(), gt[annotated].float()              # [J, 2]
+    sigma = sigma[annotated].float().clamp(min=SIGMA_MIN)                  # [J, 2]
+    residual = pred - gt
+    log_phi = flow.log_prob(residual / sigma)                              # [J]
+    nf = sigma.log() - log_phi[:, None]                                    # [J, 2]
+    q = torch.log(sigma * math.sqrt(2 * math.pi)) + residual.abs() / (math.sqrt(2) * sigma + 1e-9)
+    return (nf + q).sum()
+
+
+def reduce_normalisers(*counts: float | Tensor, device: torch.device) -> Tensor:
+    """Counts -> `[len(counts)]` float32, averaged over processes if torch.distributed is initialised, each >= 1."""
+    t = torch.stack([torch.as_tensor(c, dtype=torch.float32, device=device) for c in counts])
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(t)
+        t = t / dist.get_world_size()
+    return t.clamp(min=1.0)
+
+
+@dataclass
+class LossWeights:
+    """Loss weights of the paper config (pavenet_model.md §4). `PAVENetConfig` carries the same fields."""
+
+    loss_cls: float = 0.5
+    loss_rle: float = 1.0
+    loss_l1: float = 0.0
+    loss_oks: float = 0.0
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+
+
+class SetCriterion(nn.Module):
+    """All loss terms of one batch. `forward` returns unweighted named terms plus `loss`, the weighted total.
+
+    Term names: `loss_cls_enc`, `loss_rle_enc`, `loss_cls_{d}` / `loss_rle_{d}` for pose layer d (aux layers first,
+    the last layer last), `loss_rle_refine_{j}` for joint layer j; `loss_l1_*` / `loss_oks_*` for every keypoint
+    output when their weight is > 0. The weight of a term is `cfg.loss_<kind>` (kind = cls, rle, l1, oks).
+    cfg: `LossWeights`, `PAVENetConfig` or anything with those fields.
+    """
+
+    def __init__(self, cfg: Any, matcher: HungarianMatcher):
+        super().__init__()
+        self.weights = {k: float(getattr(cfg, f"loss_{k}")) for k in ("cls", "rle", "l1", "oks")}
+        self.alpha, self.gamma = float(cfg.focal_alpha), float(cfg.focal_gamma)
+        self.matcher = matcher
+
+    def selector(self, targets: list[dict[str, Tensor]]) -> Callable[[dict[str, Tensor]], list[Tensor]]:
+        """The `select` callable for the model's forward: last-layer pose outputs -> matched query ids per clip."""
+        def select(pose_outputs: dict[str, Tensor]) -> list[Tensor]:
+            device = pose_outputs["pred_logits"].device
+            return [q.to(device) for q, _ in self.matcher(pose_outputs, targets)]
+        return select
+
+    def weight(self, name: str) -> float:
+        """Weight of a term called `loss_<kind>_<where>`."""
+        return self.weights[name.split("_")[1]]
+
+    def forward(self, outputs: dict[str, Any], targets: list[dict[str, Tensor]],
+                flows: nn.ModuleDict | dict[str, nn.Module]) -> dict[str, Tensor]:
+        """outputs: the model's output dict (docs/design.md); targets: B target dicts; flows: "enc", "dec", "refine"."""
+        device = outputs["pred_logits"].device
+        with torch.autocast(device_type=device.type, enabled=False):
+            gt = _concat_targets(targets, device)
+            terms: dict[str, Tensor] = {}
+            enc = outputs.get("enc_outputs")
+            if enc is not None:
+                valid = enc.get("valid")
+                matches = self.matcher(enc, targets, valid=valid)
+                terms |= self._pose_terms(enc, gt, matches, flows["enc"], "enc", valid)
+            for d, layer in enumerate([*outputs.get("aux_outputs", []), outputs]):
+                matches = self.matcher(layer, targets)
+                terms |= self._pose_terms(layer, gt, matches, flows["dec"], str(d))
+            if outputs.get("refine_outputs"):
+                terms |= self._refine_terms(outputs, gt, matches, flows["refine"])
+            terms["loss"] = sum(self.weight(name) * value for name, value in terms.items())
+        return terms
+
+    def _pose_terms(self, out: dict[str, Tensor], gt: dict[str, Any], matches: list[tuple[Tensor, Tensor]],
+                    flow: nn.Module, where: str, valid: Tensor | None = None) -> dict[str, Tensor]:
+        """Focal loss over the queries `[B, Q]` (only `valid` ones) + keypoint terms on the matched ones."""
+        offsets = gt["offsets"]
+        logits = out["pred_logits"].float()                                   # [B, Q]
+        batch_idx = torch.cat([torch.full_like(q, b) for b, (q, _) in enumerate(matches)]).to(logits.device)
+        query_idx = torch.cat([q for q, _ in matches]).to(logits.device)     # [M]
+        gt_idx = torch.cat([g + offsets[b] for b, (_, g) in enumerate(matches)]).to(logits.device)
+        labels = torch.zeros_like(logits)
+        labels[batch_idx, query_idx] = 1.0
+        if valid is not None:
+            logits, labels = logits[valid], labels[valid]
+        ann = gt["annotated"][gt_idx]                                          # [M, K]
+        num_pos, num_coords = reduce_normalisers(len(query_idx), 2 * ann.sum(), device=logits.device)
+        terms = {f"loss_cls_{where}": sigmoid_focal_loss(logits, labels, self.alpha, self.gamma) / num_pos}
+        pred = out["pred_keypoints"][batch_idx, query_idx]                    # [M, K, 2]
+        sigma = out["pred_sigmas"][batch_idx, query_idx]                      # [M, K, 2]
+        return terms | self._keypoint_terms(pred, sigma, gt, gt_idx, flow, where, num_pos, num_coords)
+
+    def _refine_terms(self, outputs: dict[str, Any], gt: dict[str, Any], last_matches: list[tuple[Tensor, Tensor]],
+                      flow: nn.Module) -> dict[str, Tensor]:
+        """Keypoint terms of every joint-decoder layer; refined people not matched in the last pose layer are skipped."""
+        device = outputs["pred_logits"].device
+        num_b, num_q = outputs["pred_logits"].shape
+        gt_of_query = torch.full((num_b, num_q), -1, dtype=torch.int64, device=device)   # [B, Q] global GT id or -1
+        for b, (q, g) in enumerate(last_matches):
+            gt_of_query[b, q.to(device)] = g.to(device) + gt["offsets"][b]
+        gt_idx = gt_of_query[outputs["refine_batch_index"], outputs["refine_query_index"]]  # [R]
+        keep = gt_idx >= 0
+        gt_idx = gt_idx[keep]
+        num_pos, num_coords = reduce_normalisers(len(gt_idx), 2 * gt["annotated"][gt_idx].sum(), device=device)
+        terms: dict[str, Tensor] = {}
+        for j, ref in enumerate(outputs["refine_outputs"]):
+            terms |= self._keypoint_terms(ref["pred_keypoints"][keep], ref["pred_sigmas"][keep], gt, gt_idx, flow,
+                                          f"refine_{j}", num_pos, num_coords)
+        return terms
+
+    def _keypoint_terms(self, pred: Tensor, sigma: Tensor, gt: dict[str, Any], gt_idx: Tensor, flow: nn.Module,
+                        where: str, num_pos: Tensor, num_coords: Tensor) -> dict[str, Tensor]:
+        """RLE (and optional L1 / OKS) of matched predictions `[M, K, 2]` against GT people `gt_idx` `[M]`."""
+        kpts, ann = gt["keypoints"][gt_idx], gt["annotated"][gt_idx]          # [M, K, 2], [M, K]
+        terms = {f"loss_rle_{where}": rle_loss(pred, sigma, kpts, ann, flow) / num_coords}
+        if self.weights["l1"] > 0:
+            terms[f"loss_l1_{where}"] = l1_loss(pred, kpts, ann) / num_coords
+        if self.weights["oks"] > 0:
+            terms[f"loss_oks_{where}"] = (1 - oks(pred, kpts, ann, gt["areas"][gt_idx])).sum() / num_pos
+        return terms
+
+
+def _concat_targets(targets: list[dict[str, Tensor]], device: torch.device) -> dict[str, Any]:
+    """All GT people of the batch in one set: keypoints `[G_all, K, 2]`, annotated `[G_all, K]`, areas `[G_all]`,
+    offsets: list of B ints (index of each clip's first person)."""
+    sizes = [len(t["keypoints"]) for t in targets]
+    return {
+        "keypoints": torch.cat([t["keypoints"] for t in targets]).to(device).float(),
+        "annotated": torch.cat([t["annotated"] for t in targets]).to(device).bool(),
+        "areas": torch.cat([t["areas"] for t in targets]).to(device).float(),
+        "offsets": [sum(sizes[:b]) for b in range(len(sizes))],
+    }
