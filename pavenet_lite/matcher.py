@@ -73,8 +73,8 @@ class HungarianMatcher(nn.Module):
 
     def cost_matrix(self, logits: Tensor, keypoints: Tensor, target: dict[str, Tensor]) -> Tensor:
         """Weighted cost `[Q, G]` of one clip: logits `[Q]`, keypoints `[Q, K, 2]`, one target dict."""
-        terms = cost_terms(logits, keypoints, target["keypoints"], target["annotated"], target["areas"],
-                           self.alpha, self.gamma)
+        gt = {k: target[k].to(logits.device) for k in ("keypoints", "annotated", "areas")}
+        terms = cost_terms(logits, keypoints, gt["keypoints"], gt["annotated"].bool(), gt["areas"], self.alpha, self.gamma)
         return self.cost_cls * terms["cls"] + self.cost_kpt * terms["kpt"] + self.cost_oks * terms["oks"]
 
     @torch.no_grad()
