@@ -1,0 +1,6 @@
+"""Evaluation: PoseTrack per-joint mAP as the official poseval computes it, OKS AP, and prediction files."""
+from __future__ import annotations
+
+from pavenet_lite.evaluation.posetrack_map import EvaluationError, PoseTrackAP, evaluate_posetrack, run_eval
+
+__all__ = ["EvaluationError", "PoseTrackAP", "evaluate_posetrack", "run_eval"]
