@@ -441,3 +441,95 @@ def test_matches_naive_loop_reference(seed, monkeypatch):
         warnings.simplefilter("error")
         small = np.array([evaluate_posetrack(gts, preds).per_joint[n] for n in EVAL_NAMES])
     np.testing.assert_array_equal(small, got)
+
+
+# ------------------------------------------------------------------------------------------------------ files
+
+def _integer_videos(seed: int, n_videos: int) -> tuple[list[Video], list[Video]]:
+    """Random videos with integer pixels and 6-decimal scores, so every file format stores them exactly."""
+    gts, preds = _random_videos(np.random.default_rng(seed), n_videos)
+    for v in gts + preds:
+        for f in v.frames:
+            f.ignore_regions = [np.round(r) for r in f.ignore_regions]
+            for p in f.people:
+                p.keypoints = np.round(p.keypoints)
+                if p.head_box is not None:
+                    p.head_box = np.round(p.head_box)
+                if p.scores is not None:
+                    p.scores = np.round(p.scores, 6)
+    return gts, preds
+
+
+def _to_pt17(v: Video, predictions: bool) -> dict:
+    """A PoseTrack17 `annolist` file of `v`, written by hand from the format description (spec §2.1, §3)."""
+    annolist = []
+    for t, f in enumerate(v.frames):
+        rects = []
+        for p in f.people:
+            points = [{"id": [j], "x": [float(p.keypoints[i, 0])], "y": [float(p.keypoints[i, 1])], "is_visible": [1]}
+                      for j, i in enumerate(POSEVAL_TO_PT18) if p.annotated[i]]
+            if predictions:
+                for pt, i in zip(points, [i for i in POSEVAL_TO_PT18 if p.annotated[i]]):
+                    pt["score"] = [float(p.scores[i])]
+            rect = {"track_id": [p.track_id], "annopoints": [{"point": points}]}
+            if not predictions:
+                rect.update({c: [float(x)] for c, x in zip(("x1", "y1", "x2", "y2"), p.head_box)})
+            rects.append(rect)
+        entry = {"image": [{"name": f.file_name}], "imgnum": [t + 1], "annorect": rects}
+        if not predictions:
+            entry["is_labeled"] = [int(bool(f.people))]
+            entry["ignore_regions"] = [{"point": [{"x": [float(x)], "y": [float(y)]} for x, y in r]}
+                                       for r in f.ignore_regions]
+        annolist.append(entry)
+    return {"annolist": annolist}
+
+
+def _write_dirs(tmp_path, gts: list[Video], preds: list[Video]):
+    from pavenet_lite.data.posetrack_writer import write_video
+
+    for v in gts:
+        write_video(v, tmp_path / "gt18" / f"{v.name}.json")
+        (tmp_path / "gt17").mkdir(exist_ok=True)
+        (tmp_path / "gt17" / f"{v.name}.json").write_text(json.dumps(_to_pt17(v, False)))
+    for v in preds:
+        write_video(v, tmp_path / "pr18" / f"{v.name}.json", predictions=True)
+        (tmp_path / "pr17").mkdir(exist_ok=True)
+        (tmp_path / "pr17" / f"{v.name}.json").write_text(json.dumps(_to_pt17(v, True)))
+
+
+def test_pt17_and_pt18_files_give_identical_numbers(tmp_path):
+    gts, preds = _integer_videos(5, 8)
+    _write_dirs(tmp_path, gts, preds)
+    in_memory = evaluate_posetrack(gts, preds)
+    assert any(f.ignore_regions for v in gts for f in v.frames)
+    for g, p in (("gt18", "pr18"), ("gt17", "pr17"), ("gt17", "pr18"), ("gt18", "pr17")):
+        r = evaluate_posetrack(tmp_path / g, tmp_path / p)
+        np.testing.assert_array_equal(list(r.per_joint.values()), list(in_memory.per_joint.values()), err_msg=g + p)
+        assert r.num_frames == in_memory.num_frames
+
+
+def test_missing_prediction_file_and_frame_mismatch_name_the_file(tmp_path):
+    gts, preds = _integer_videos(6, 2)
+    _write_dirs(tmp_path, gts, preds)
+    (tmp_path / "pr18" / f"{gts[1].name}.json").unlink()
+    with pytest.raises(EvaluationError, match=f"pr18/{gts[1].name}.json: prediction file missing"):
+        evaluate_posetrack(tmp_path / "gt18", tmp_path / "pr18")
+    from pavenet_lite.data.posetrack_writer import write_video
+
+    preds[1].frames.append(frame(len(preds[1].frames), [], seq=1))
+    write_video(preds[1], tmp_path / "pr18" / f"{gts[1].name}.json", predictions=True)
+    n = len(gts[1].frames)
+    with pytest.raises(EvaluationError, match=rf"pr18/{gts[1].name}.json: # prediction frames {n + 1} != "
+                                              rf"# GT frames {n}"):
+        evaluate_posetrack(tmp_path / "gt18", tmp_path / "pr18")
+
+
+def test_run_eval_prints_table_and_writes_json(tmp_path, capsys):
+    gts, preds = _integer_videos(7, 3)
+    _write_dirs(tmp_path, gts, preds)
+    r = posetrack_map.run_eval(tmp_path / "gt18", tmp_path / "pr18", json_out=tmp_path / "out" / "ap.json")
+    out = capsys.readouterr().out
+    assert r.format_table() in out
+    saved = json.loads((tmp_path / "out" / "ap.json").read_text())
+    assert saved == json.loads(json.dumps(r.to_dict()))
+    assert saved["table"]["Total"] == pytest.approx(np.nanmean(list(r.per_joint.values())))

@@ -2,5 +2,7 @@
 from __future__ import annotations
 
 from pavenet_lite.evaluation.posetrack_map import EvaluationError, PoseTrackAP, evaluate_posetrack, run_eval
+from pavenet_lite.evaluation.writer import PredictionWriteError, person_from_model, write_predictions
 
-__all__ = ["EvaluationError", "PoseTrackAP", "evaluate_posetrack", "run_eval"]
+__all__ = ["EvaluationError", "PoseTrackAP", "evaluate_posetrack", "run_eval",
+           "PredictionWriteError", "person_from_model", "write_predictions"]

@@ -217,8 +217,8 @@ def _frame_arrays(gt: Video, pred: Video, t: int, warned: list[bool]) -> tuple[n
     for poly in gt.frames[t].ignore_regions:
         g_has &= ~points_in_polygon(g_xy.reshape(-1, 2), poly).reshape(g_has.shape)
         p_has &= ~points_in_polygon(p_xy.reshape(-1, 2), poly).reshape(p_has.shape)
-    if p_has.any():  # poseval computes every GT head size (and crashes without a head box) once a frame has predictions
-        bad = np.flatnonzero(np.isnan(head))
+    if p_has.any():  # head sizes are needed once a frame has predicted joints; a GT without joints never matches,
+        bad = np.flatnonzero(np.isnan(head) & g_has.any(axis=1))  # so we let it go (poseval would crash on it)
         if len(bad):
             raise EvaluationError(f"{_where(gt, t, gt.frames[t].people[bad[0]])}: GT field 'head_box' "
                                   f"('bbox_head') is missing or NaN; PCKh needs it for every GT person")
