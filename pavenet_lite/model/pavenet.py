@@ -1,0 +1,158 @@
+"""PAVE-Net assembly: clip -> backbone -> neck -> spatial encoder -> query selection -> pose decoder -> joint decoder.
+
+    clips [B, F, 3, H, W] --ResNet, frames as batch--> C3..C5 [B*F, c, H/s, W/s] --neck--> L maps [B*F, C, H_l, W_l]
+    --flatten + sine PE + level embedding--> tokens [B*F, N, C] --spatial encoder--> memory [B, F, N, C]
+    --centre frame proposals, top-Q--> queries [B, Q, C], references [B, F, Q, K, 2] (proposal tiled over F)
+    --pose decoder (pose-aware attention over F frames)--> per layer scores [B, Q], centre keypoints [B, Q, K, 2]
+    --select persons (top-k or matched)--> joint decoder --> refined centre keypoints [R, K, 2]
+
+Input and output conventions are in docs/design.md; `outputs["attention"]` in `attention_capture.py`. The three
+RealNVP flows of the RLE losses live here (`self.flows`) so that optimisers, checkpoints and DDP see them; the
+forward pass does not use them.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from pavenet_lite.config import PAVENetConfig
+from pavenet_lite.model.attention_capture import image_sizes, to_pixels
+from pavenet_lite.model.backbone import ResNet
+from pavenet_lite.model.flow import RealNVP
+from pavenet_lite.model.heads import SigmaHead, score_head
+from pavenet_lite.model.joint_decoder import JointDecoder
+from pavenet_lite.model.neck import Neck
+from pavenet_lite.model.pose_decoder import PoseDecoder
+from pavenet_lite.model.position_encoding import PositionEncoding, level_masks, valid_ratios
+from pavenet_lite.model.query_selection import QuerySelection
+from pavenet_lite.model.spatial_encoder import SpatialEncoder, token_centres
+
+Select = Callable[[dict[str, Any]], list[torch.Tensor]]
+
+
+class PAVENet(nn.Module):
+    def __init__(self, cfg: PAVENetConfig):
+        super().__init__()
+        self.cfg = cfg
+        C, K, Fr, L, M = cfg.hidden_dim, cfg.num_keypoints, cfg.num_frames, cfg.num_levels, cfg.num_heads
+        self.backbone = ResNet(cfg.backbone_depth, cfg.backbone_width, cfg.backbone_frozen_bn,
+                               cfg.backbone_frozen_stages)
+        self.neck = Neck(self.backbone.out_channels, C, L)
+        self.position = PositionEncoding(C, L)
+        self.encoder = SpatialEncoder(cfg.enc_layers, C, cfg.ffn_dim, cfg.dropout, M, L, cfg.enc_points)
+        self.query_selection = QuerySelection(C, cfg.num_queries, K)
+        self.query_embed = nn.Embedding(cfg.num_queries, 2 * C)  # positional and content halves
+        self.pose_decoder = PoseDecoder(cfg.pose_layers, C, cfg.ffn_dim, cfg.dropout, M, L, K, Fr)
+        self.cls_heads = nn.ModuleList(score_head(C) for _ in range(cfg.pose_layers))
+        self.sigma_heads = nn.ModuleList(SigmaHead(C, K) for _ in range(cfg.pose_layers))
+        self.joint_decoder = (JointDecoder(cfg.joint_layers, C, cfg.ffn_dim, cfg.dropout, M, L, cfg.joint_points,
+                                           K, Fr) if cfg.joint_layers > 0 else None)
+        flows = {"enc": RealNVP(), "dec": RealNVP()}
+        if cfg.joint_layers > 0:
+            flows["refine"] = RealNVP()
+        self.flows = nn.ModuleDict(flows)
+
+    def forward(self, clips: torch.Tensor, masks: torch.Tensor, select: Select | None = None,
+                return_attention: bool = False) -> dict[str, Any]:
+        """clips `[B, F, 3, H, W]`, masks `[B, H, W]` (True = padding) -> output dict of docs/design.md.
+
+        `select(pose_outputs) -> list of B LongTensors [P_b]` picks the pose queries refined by the joint decoder
+        (training: the matched queries); None takes the top `cfg.num_refine` by score.
+        """
+        cfg = self.cfg
+        B, Fr = clips.shape[:2]
+        if Fr != cfg.num_frames:
+            raise ValueError(f"PAVENet.forward: clips have F = {Fr} frames, the config says {cfg.num_frames}")
+        c = Fr // 2
+        srcs = self.neck(self.backbone(clips.flatten(0, 1)))                       # L x [B*F, C, H_l, W_l]
+        shapes = [(int(s.shape[-2]), int(s.shape[-1])) for s in srcs]
+        lvl_masks = level_masks(masks, shapes)
+        ratios = valid_ratios(lvl_masks)                                           # [B, L, 2]
+        pos = torch.cat([self.position(m, lvl).flatten(2).transpose(1, 2) for lvl, m in enumerate(lvl_masks)], 1)
+        src = torch.cat([s.flatten(2).transpose(1, 2) for s in srcs], 1)           # [B*F, N, C]
+        mask = torch.cat([m.flatten(1) for m in lvl_masks], 1)                     # [B, N]
+        N, C = src.shape[1:]
+        memory, enc_attn = self.encoder(src, pos.repeat_interleave(Fr, 0), mask.repeat_interleave(Fr, 0), shapes,
+                                        ratios.repeat_interleave(Fr, 0), return_attention)
+        memory = memory.view(B, Fr, N, C)                                          # frame-interleaved b * F + f
+
+        enc_outputs, content, reference = self.query_selection(memory[:, c], mask, token_centres(shapes, ratios))
+        query_pos, query = self.query_embed.weight.split(C, dim=-1)                # [Q, C] each
+        reference = reference[:, None].expand(-1, Fr, -1, -1, -1)                  # [B, F, Q, K, 2]
+        hidden, refs, pose_attn = self.pose_decoder(content + query, query_pos.expand(B, -1, -1), reference, memory,
+                                                    mask, shapes, ratios, return_attention)
+        layers = [{"pred_logits": cls(h).squeeze(-1), "pred_keypoints": r[:, c], "pred_sigmas": sig(h)}
+                  for h, r, cls, sig in zip(hidden, refs, self.cls_heads, self.sigma_heads)]
+        out: dict[str, Any] = {**layers[-1], "aux_outputs": layers[:-1], "enc_outputs": enc_outputs,
+                               "frame_keypoints": refs[-1]}
+
+        chosen = self._select(out, select)
+        P = max(int(ix.numel()) for ix in chosen)
+        index = torch.zeros(B, P, dtype=torch.long, device=clips.device)
+        valid = torch.zeros(B, P, dtype=torch.bool, device=clips.device)
+        for b, ix in enumerate(chosen):
+            index[b, :ix.numel()] = ix
+            valid[b, :ix.numel()] = True
+        out["refine_batch_index"] = torch.arange(B, device=clips.device)[:, None].expand(B, P)[valid]
+        out["refine_query_index"] = index[valid]
+        out["refine_outputs"] = []
+        joint_attn: list[dict[str, torch.Tensor]] = []
+        if self.joint_decoder is not None:
+            K = cfg.num_keypoints
+            gather = index[:, None, :, None, None].expand(B, Fr, P, K, 2)
+            person_refs = torch.gather(refs[-1], 2, gather).permute(0, 2, 1, 3, 4).detach()  # [B, P, F, K, 2]
+            if P > 0:
+                kpts, sigmas, joint_attn = self.joint_decoder(person_refs, memory, mask, shapes, ratios,
+                                                              return_attention)
+            else:  # nobody selected: empty outputs keep the structure for the losses
+                kpts = sigmas = [person_refs[:, :, c]] * cfg.joint_layers
+            out["refine_outputs"] = [{"pred_keypoints": k[valid], "pred_sigmas": s[valid]}
+                                     for k, s in zip(kpts, sigmas)]
+        if return_attention:
+            out["attention"] = self._attention(masks, shapes, ratios, enc_attn, pose_attn, joint_attn, valid, B, Fr)
+        return out
+
+    def _select(self, pose_outputs: dict[str, Any], select: Select | None) -> list[torch.Tensor]:
+        if select is None:
+            logits = pose_outputs["pred_logits"].detach()
+            top = logits.topk(min(self.cfg.num_refine, logits.shape[1]), dim=1).indices  # sorted by score
+            return list(top)
+        chosen = select(pose_outputs)
+        if len(chosen) != pose_outputs["pred_logits"].shape[0]:
+            raise ValueError(f"select returned {len(chosen)} index tensors for a batch of "
+                             f"{pose_outputs['pred_logits'].shape[0]} clips")
+        return [ix.to(pose_outputs["pred_logits"].device, torch.long) for ix in chosen]
+
+    def _attention(self, masks: torch.Tensor, shapes: list[tuple[int, int]], ratios: torch.Tensor,
+                   enc: list[dict[str, torch.Tensor]], pose: list[dict[str, torch.Tensor]],
+                   joint: list[dict[str, torch.Tensor]], valid: torch.Tensor, B: int, Fr: int) -> dict[str, Any]:
+        sizes = image_sizes(masks)                                                 # [B, 2] (w, h)
+        K = self.cfg.num_keypoints
+        starts = [0]
+        for h, w in shapes[:-1]:
+            starts.append(starts[-1] + h * w)
+        encoder = [{"locations": to_pixels(a["locations"], ratios.repeat_interleave(Fr, 0),
+                                           sizes.repeat_interleave(Fr, 0)).squeeze(3).unflatten(0, (B, Fr)),
+                    "weights": a["weights"].squeeze(3).unflatten(0, (B, Fr))} for a in enc]
+        pose_decoder = [{"locations": to_pixels(a["locations"], ratios, sizes), "weights": a["weights"]}
+                        for a in pose]
+        joint_decoder = [{"locations": to_pixels(a["locations"], ratios, sizes).unflatten(1, (-1, K))[valid],
+                          "weights": a["weights"].unflatten(1, (-1, K))[valid]} for a in joint]
+        return {"encoder": encoder, "pose_decoder": pose_decoder, "joint_decoder": joint_decoder,
+                "level_shapes": shapes, "level_start": starts, "image_sizes": sizes}
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """AdamW parameter groups: lr for most, lr * lr_mult for names containing `cfg.lr_mult_keywords`."""
+        slow, fast = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                (slow if any(k in name for k in self.cfg.lr_mult_keywords) else fast).append(p)
+        return [{"params": fast, "lr": self.cfg.lr},
+                {"params": slow, "lr": self.cfg.lr * self.cfg.lr_mult}]
+
+
+def build_model(cfg: PAVENetConfig) -> PAVENet:
+    """The PAVE-Net model of `cfg` (random initialisation; see `load_backbone_weights` for ImageNet weights)."""
+    return PAVENet(cfg)

@@ -1,0 +1,56 @@
+"""Two-stage query selection: every centre-frame token proposes a pose; the Q best become the pose queries.
+
+Only the centre frame F // 2 proposes (the output is the centre frame's poses). For token n with memory m_n:
+e_n = LN(Linear(m_n)); score logit s_n = cls(e_n); keypoints k_n = sigmoid(kpt(e_n) + logit(c_n)) where c_n is
+the centre of the token's grid cell (normalised to the unpadded image), i.e. each token predicts a pose as offsets
+from its own location; sigma_n = sigma(e_n). The top-Q tokens by s_n give the initial references (their keypoints)
+and the query content (their e_n), both detached: the proposals are trained by their own loss (`enc_outputs`),
+the decoder only starts from them (as PETR / Deformable DETR two-stage).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pavenet_lite.model.heads import KeypointRefine, SigmaHead, score_head
+
+
+class QuerySelection(nn.Module):
+    """memory `[B, N, C]` of the centre frame, padding mask `[B, N]`, token centres `[B, N, 2]` ->
+    proposals over all N tokens and the top-Q selection (see `forward`)."""
+
+    def __init__(self, hidden_dim: int, num_queries: int, num_keypoints: int):
+        super().__init__()
+        self.num_queries = num_queries
+        self.enc_output = nn.Linear(hidden_dim, hidden_dim)
+        self.enc_norm = nn.LayerNorm(hidden_dim)
+        self.cls_head = score_head(hidden_dim)
+        self.kpt_head = KeypointRefine(hidden_dim, 2 * hidden_dim, num_keypoints, num_layers=4)
+        self.sigma_head = SigmaHead(hidden_dim, num_keypoints)
+
+    def forward(self, memory: torch.Tensor, mask: torch.Tensor, centres: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Returns
+        - enc_outputs: {"pred_logits" `[B, N]`, "pred_keypoints" `[B, N, K, 2]`, "pred_sigmas" `[B, N, K, 2]`,
+          "valid" `[B, N]` bool} (padding tokens have finite but meaningless values; losses must use `valid`);
+        - content `[B, Q, C]`: selected e_n, detached;
+        - reference `[B, Q, K, 2]`: selected keypoints in [0, 1], detached.
+        """
+        B, N, _ = memory.shape
+        if N < self.num_queries:
+            raise ValueError(f"query selection: the input gives N = {N} tokens per frame, fewer than "
+                             f"num_queries = {self.num_queries}; use larger images or fewer queries")
+        e = self.enc_norm(self.enc_output(memory.masked_fill(mask[..., None], 0.0)))     # [B, N, C]
+        logits = self.cls_head(e).squeeze(-1)                                           # [B, N]
+        K = self.kpt_head.num_keypoints
+        anchors = centres.clamp(0.0, 1.0)[:, :, None, :].expand(B, N, K, 2)              # padding cells -> border
+        keypoints = self.kpt_head(e, anchors)                                           # [B, N, K, 2]
+        sigmas = self.sigma_head(e)                                                     # [B, N, K, 2]
+        valid = ~mask
+        # padding tokens are never chosen while enough real tokens exist
+        ranking = logits.detach().float().masked_fill(mask, float("-inf"))
+        top = ranking.topk(self.num_queries, dim=1).indices                             # [B, Q]
+        content = torch.gather(e, 1, top[..., None].expand(-1, -1, e.shape[-1])).detach()
+        reference = torch.gather(keypoints, 1, top[:, :, None, None].expand(-1, -1, K, 2)).detach()
+        enc_outputs = {"pred_logits": logits, "pred_keypoints": keypoints, "pred_sigmas": sigmas, "valid": valid}
+        return enc_outputs, content, reference
