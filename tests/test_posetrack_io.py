@@ -304,3 +304,29 @@ def test_kind_must_be_gt_or_pred(tmp_path):
     with pytest.raises(ValueError, match="kind"):
         read_video(write(tmp_path, "v.json", pt18_gt()), kind="predictions")
 
+
+
+def test_round_trip_through_the_pt18_writer(tmp_path):
+    from pavenet_lite.data.posetrack_writer import write_video
+
+    source = tmp_path / "000342_mpii_test.json"
+    video = expected_video(source, sizes=True)
+    for frame in video.frames:  # the writer stores no image size and needs a person box
+        frame.width = frame.height = None
+        for p in frame.people:
+            p.box = np.array([1.0, 2.0, 30.0, 40.0]) if p.box is None else p.box
+    written = write_video(video, tmp_path / "out" / source.name)
+    back = read_video(written)
+    back.path = video.path
+    assert_same_video(back, video)
+
+    for frame in video.frames:
+        frame.ignore_regions = []  # prediction files carry none
+        for k, p in enumerate(frame.people):
+            p.scores = np.where(p.annotated, np.round(0.1 + 0.05 * np.arange(17), 2), 0.0)  # writer rounds
+            p.score = 0.5 + 0.25 * k
+            p.head_box = p.box = None
+            p.visible = p.annotated.copy()  # a prediction's third value is its score: > 0 reads as visible
+    back = read_video(write_video(video, tmp_path / "pred" / source.name, predictions=True), kind="pred")
+    back.path = video.path
+    assert_same_video(back, video)
