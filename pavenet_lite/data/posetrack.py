@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -45,7 +45,7 @@ class _Fields:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def fail(self, field: str, expected: str, got: str | None = None) -> None:
+    def fail(self, field: str, expected: str, got: str | None = None) -> NoReturn:
         raise AnnotationError(self.path, field, expected, got)
 
     def req(self, obj: dict, key: str, where: str) -> Any:
@@ -94,7 +94,11 @@ class _Fields:
         values = self.list_(value, where)
         if n is not None and len(values) != n:
             self.fail(where, what or f"{n} numbers", f"{len(values)}")
-        for i, v in enumerate(values):
+        if all(type(v) in (int, float) for v in values):  # fast path; `type` because bool is an int
+            array = np.asarray(values, dtype=np.float64).reshape(len(values))
+            if np.isfinite(array).all():
+                return array
+        for i, v in enumerate(values):  # slow path: find the first bad value for the message
             self.number(v, f"{where}[{i}]")
         return np.asarray(values, dtype=np.float64).reshape(len(values))
 
