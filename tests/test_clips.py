@@ -92,6 +92,13 @@ def test_eval_sample_targets_by_hand(tmp_path):
     assert abs(x - u) <= 1.5 and abs(y - v) <= 1.5
 
 
+def test_all_frames_gives_one_sample_per_frame(tmp_path):
+    data = PoseTrackClips(make_dataset(tmp_path), "train", num_frames=3, max_size=32, train=False, all_frames=True)
+    assert [data[i][1]["frame_index"] for i in range(len(data))] == [0, 1, 2, 3]
+    assert [len(data[i][1]["track_ids"]) for i in range(4)] == [0, 1, 0, 1]
+    assert data[0][1]["keypoints"].shape == (0, 15, 2) and data[0][1]["boxes"].shape == (0, 4)
+
+
 def test_clip_at_the_end_repeats_the_last_frame(tmp_path):
     clip, target = PoseTrackClips(make_dataset(tmp_path), "train", num_frames=5, max_size=32, train=False)[1]
     assert target["frame_index"] == 3 and clip.shape[0] == 5

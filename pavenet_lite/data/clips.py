@@ -81,17 +81,20 @@ class PoseTrackClips(Dataset):
     """One sample per labelled frame: (clip [F, 3, h, w] float32, target dict) as in docs/design.md.
 
     root/split: a PoseTrack18-layout dataset (`root/annotations/<split>/*.json`, images under `root`), or pass the
-    already read `videos` (images are still loaded from `root`). Training (`train=True`) draws one augmentation per
+    already read `videos` (images are still loaded from `root`). `all_frames=True` makes one sample per frame,
+    labelled or not (inference on whole videos; unlabelled centre frames have empty targets). Training (`train=True`) draws one augmentation per
     clip from an RNG seeded by (seed, epoch, index), so a sample is the same whatever worker loads it; call
     `set_epoch(e)` to get new draws each epoch. Evaluation only resizes (long side = `max_size`).
     """
 
     def __init__(self, root: str | Path, split: str, num_frames: int = 3, max_size: int = 192, train: bool = True,
-                 seed: int = 0, videos: Sequence[Video] | None = None, augment: AugmentConfig | None = None) -> None:
+                 seed: int = 0, videos: Sequence[Video] | None = None, augment: AugmentConfig | None = None,
+                 all_frames: bool = False) -> None:
         clip_frame_indices(0, num_frames, 1)  # validates F early
         self.root, self.split, self.num_frames, self.train, self.seed = Path(root), split, num_frames, train, seed
         self.videos = list(videos) if videos is not None else read_split(root, split, "gt", require_labeled=train)
-        self.samples = [(v, t) for v, video in enumerate(self.videos) for t in video.labeled_indices]
+        self.samples = [(v, t) for v, video in enumerate(self.videos)
+                        for t in (range(len(video.frames)) if all_frames else video.labeled_indices)]
         self.transform = ClipTransform(max_size, train, augment)
         # Zoom-in (scale up to hi, crop down to min_crop) needs more source pixels than the output has.
         cfg = self.transform.cfg
