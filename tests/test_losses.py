@@ -132,7 +132,7 @@ def make_batch(gen, num_q=5, num_n=8, aux=1, refine=2):
     outputs = layer(num_q, {3: 0, 1: 1})
     outputs["aux_outputs"] = [layer(num_q, {3: 0, 1: 1}) for _ in range(aux)]
     outputs["enc_outputs"] = layer(num_n, {6: 0, 2: 1})
-    outputs["enc_outputs"]["valid"] = torch.tensor([[True] * 7 + [False], [True] * 5 + [False] * 3])
+    outputs["enc_outputs"]["valid"] = torch.arange(num_n) < torch.tensor([[num_n - 1], [num_n - 3]])
     # refined people: clip 0 queries 1, 3 (matched) and 4 (unmatched), clip 1 query 0 (no people)
     outputs["refine_batch_index"] = torch.tensor([0, 0, 0, 1])
     outputs["refine_query_index"] = torch.tensor([1, 3, 4, 0])
