@@ -75,17 +75,6 @@ class ClipOrder(Sampler[int]):
         return len(self.indices)
 
 
-def param_groups(model: torch.nn.Module, lr: float, weight_decay: float, lr_mult: float,
-                 mult_keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    """AdamW groups: parameters whose name contains one of `mult_keys` train at `lr * lr_mult` (paper recipe)."""
-    slow, fast = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (slow if any(k in name for k in mult_keys) else fast).append(p)
-    return [{"params": fast, "lr": lr, "weight_decay": weight_decay},
-            {"params": slow, "lr": lr * lr_mult, "weight_decay": weight_decay}]
-
-
 def _rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -126,8 +115,10 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         lr = tcfg.lr if tcfg.lr is not None else self.cfg.lr
-        self.optimizer = torch.optim.AdamW(param_groups(
-            self.model, lr, self.cfg.weight_decay, self.cfg.lr_mult, tuple(self.cfg.lr_mult_keys)))
+        groups = self.model.param_groups()
+        for g in groups:  # the model's groups carry cfg.lr; a run-level lr rescales both, keeping the multiplier
+            g["lr"] *= lr / self.cfg.lr
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=self.cfg.weight_decay)
         self.dataset = PoseTrackClips(tcfg.data, "train", num_frames=self.cfg.num_frames,
                                       max_size=self.cfg.max_size, train=True, seed=tcfg.seed)
         per_step = tcfg.batch_size * tcfg.accum * self.world

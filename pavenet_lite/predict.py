@@ -1,0 +1,179 @@
+"""Inference: `Predictor` runs a trained PAVE-Net on clips, whole videos and PoseTrack splits; `render_demo` draws it.
+
+A video of T frames gives T clips: clip t holds frames t-T..t+T with the missing neighbours at either end replaced by
+the nearest existing frame (the same rule as training), so every frame, first and last included, gets poses.
+People are the top-k pose queries by score after the joint decoder; there is no NMS (the paper's claim).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from pavenet_lite.checkpoint import load_checkpoint
+from pavenet_lite.config import PAVENetConfig
+from pavenet_lite.data.annotations import Frame, Person, Video
+from pavenet_lite.data.clips import PoseTrackClips, clip_frame_indices, collate_clips
+from pavenet_lite.data.posetrack import read_split
+from pavenet_lite.data.transforms import ClipTransform
+from pavenet_lite.evaluation import PoseTrackAP, evaluate_posetrack, person_from_model, write_predictions
+from pavenet_lite.model import build_model, postprocess
+
+People = list[dict[str, np.ndarray]]  # per person: "keypoints" [K, 2] px, "keypoint_scores" [K], "score", "query"
+
+
+class Predictor:
+    """A model in eval mode plus the eval-time preprocessing of its config."""
+
+    def __init__(self, model: torch.nn.Module, cfg: PAVENetConfig, device: str | torch.device = "cpu",
+                 top_k: int | None = None):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.top_k = top_k or cfg.num_refine
+        self.transform = ClipTransform(cfg.max_size, train=False)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu",
+                        top_k: int | None = None) -> Predictor:
+        """Load a checkpoint written by `Trainer` (read with `weights_only=True`)."""
+        state = load_checkpoint(path, map_location="cpu")
+        cfg = PAVENetConfig.from_dict(state["config"], source=str(path))
+        model = build_model(cfg)
+        model.load_state_dict(state["model"])
+        return cls(model, cfg, device=device, top_k=top_k)
+
+    @torch.no_grad()
+    def _run(self, clips: torch.Tensor, masks: torch.Tensor, orig_sizes: torch.Tensor,
+             return_attention: bool = False) -> tuple[list[People], dict[str, Any]]:
+        """clips `[B, F, 3, H, W]`, masks `[B, H, W]`, orig_sizes `[B, 2]` (h, w) -> people per clip, raw outputs."""
+        self.model.eval()
+        out = self.model(clips.to(self.device), masks.to(self.device), return_attention=return_attention)
+        results = postprocess(out, orig_sizes.to(self.device), top_k=self.top_k)
+        people = []
+        for r in results:
+            people.append([{"keypoints": r["keypoints"][i].cpu().numpy(),              # [K, 2] px
+                            "keypoint_scores": r["keypoint_scores"][i].cpu().numpy(),  # [K]
+                            "score": float(r["scores"][i]), "query": int(r["query_index"][i])}
+                           for i in range(len(r["scores"]))])
+        return people, out
+
+    def _prepare(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """frames `[F, H, W, 3]` uint8 -> clip `[1, F, 3, h, w]`, mask `[1, h, w]`, orig size `[1, 2]`."""
+        clip, _, _ = self.transform(frames, [])
+        clips, masks, _ = collate_clips([(clip, {})])
+        return clips, masks, torch.tensor([frames.shape[1:3]])
+
+    def predict_clip(self, frames: np.ndarray | Sequence[np.ndarray], return_attention: bool = False
+                     ) -> People | tuple[People, dict[str, Any]]:
+        """People of the centre frame of one clip of F frames (`[F, H, W, 3]` uint8, in time order)."""
+        frames = np.stack(list(frames)) if not isinstance(frames, np.ndarray) else frames
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] != self.cfg.num_frames:
+            raise ValueError(f"predict_clip: expected frames [F={self.cfg.num_frames}, H, W, 3] uint8, "
+                             f"got {tuple(frames.shape)}")
+        people, out = self._run(*self._prepare(frames), return_attention=return_attention)
+        return (people[0], out) if return_attention else people[0]
+
+    def predict_video(self, source: str | Path | np.ndarray, batch_size: int = 8, progress: bool = False
+                      ) -> list[People]:
+        """People for every frame of a video: a frames folder, a GIF/MP4 file, or an array `[T, H, W, 3]` uint8."""
+        from tqdm.auto import tqdm
+
+        frames = load_frames(source) if not isinstance(source, np.ndarray) else source
+        n = len(frames)
+        results: list[People] = []
+        for start in tqdm(range(0, n, batch_size), disable=not progress, desc="frames"):
+            batch = [self.transform(frames[clip_frame_indices(t, self.cfg.num_frames, n)], [])[0]
+                     for t in range(start, min(n, start + batch_size))]
+            clips, masks, _ = collate_clips([(c, {}) for c in batch])
+            sizes = torch.tensor([frames.shape[1:3]] * len(batch))
+            results.extend(self._run(clips, masks, sizes)[0])
+        return results
+
+    def _dataset_batches(self, root: str | Path, split: str, videos: list[Video], batch_size: int
+                         ) -> Iterator[tuple[list[dict[str, Any]], list[People]]]:
+        ds = PoseTrackClips(root, split, num_frames=self.cfg.num_frames, max_size=self.cfg.max_size, train=False,
+                            videos=videos)
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, collate_fn=collate_clips)
+        for clips, masks, targets in loader:
+            sizes = torch.stack([t["orig_size"] for t in targets])
+            yield targets, self._run(clips, masks, sizes)[0]
+
+    def predict_videos(self, root: str | Path, split: str, videos: list[Video], batch_size: int = 8,
+                       progress: bool = False) -> dict[str, list[list[Person]]]:
+        """Predict every labelled frame of `videos` (read from split `split` of `root`).
+
+        Returns video name -> people per frame (all frames; unlabelled ones empty), PT18 order, track id = rank.
+        """
+        from tqdm.auto import tqdm
+
+        preds: dict[str, list[list[Person]]] = {v.name: [[] for _ in v.frames] for v in videos}
+        total = sum(len(v.labeled_indices) for v in videos)
+        with tqdm(total=total, disable=not progress, desc=f"predict {split}") as bar:
+            for targets, people in self._dataset_batches(root, split, videos, batch_size):
+                for t, ppl in zip(targets, people):
+                    preds[t["video"]][t["frame_index"]] = [
+                        person_from_model(p["keypoints"], p["keypoint_scores"], track_id=i, score=p["score"])
+                        for i, p in enumerate(ppl)]
+                bar.update(len(targets))
+        return preds
+
+    def predict_posetrack(self, root: str | Path, split: str, out_dir: str | Path, max_videos: int | None = None,
+                          progress: bool = False) -> list[Path]:
+        """Write one PoseTrack18 prediction file per video of the split (what poseval and `pavenet eval` read)."""
+        videos = read_split(root, split)[:max_videos]
+        return write_predictions(videos, self.predict_videos(root, split, videos, progress=progress), out_dir)
+
+    def evaluate(self, root: str | Path, split: str = "val", max_videos: int | None = None,
+                 progress: bool = False) -> PoseTrackAP:
+        """PoseTrack mAP (poseval protocol) of this model on a split, computed in memory."""
+        videos = read_split(root, split)[:max_videos]
+        preds = self.predict_videos(root, split, videos, progress=progress)
+        pred_videos = [Video(v.name, [Frame(f.file_name, f.image_id, f.is_labeled, people)
+                                      for f, people in zip(v.frames, preds[v.name])]) for v in videos]
+        return evaluate_posetrack(videos, pred_videos)
+
+
+def load_frames(source: str | Path) -> np.ndarray:
+    """A video as `[T, H, W, 3]` uint8: a folder of images (sorted by name), a GIF, or an MP4 (needs imageio)."""
+    from PIL import Image, ImageSequence
+
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        if not files:
+            raise ValueError(f"{path}: no .jpg/.jpeg/.png frames in this folder")
+        return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in files])
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such video file or frames folder")
+    if path.suffix.lower() == ".gif":
+        return np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(Image.open(path))])
+    if path.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"):
+        try:
+            import imageio.v3 as iio
+        except ImportError as e:
+            raise ValueError(f"{path}: reading video files needs the optional extra: pip install -e .[video]") from e
+        return np.stack([f[..., :3] for f in iio.imiter(path)])
+    raise ValueError(f"{path}: expected a frames folder, .gif or .mp4, got suffix {path.suffix!r}")
+
+
+def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str | Path, threshold: float = 0.3,
+                fps: float = 8.0, max_frames: int | None = None, progress: bool = True) -> Path:
+    """Skeleton overlay of every frame (people with score >= threshold, coloured by query) to a GIF or MP4."""
+    from pavenet_lite.viz import overlay_people, write_gif, write_mp4
+
+    frames = load_frames(video) if not isinstance(video, np.ndarray) else video
+    frames = frames[:max_frames]
+    people = predictor.predict_video(frames, progress=progress)
+    drawn = [overlay_people(f, [p for p in ppl if p["score"] >= threshold]) for f, ppl in zip(frames, people)]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".gif":
+        write_gif(drawn, out, fps=fps)
+    elif out.suffix.lower() == ".mp4":
+        write_mp4(drawn, out, fps=fps)
+    else:
+        raise ValueError(f"{out}: expected an output ending in .gif or .mp4")
+    return out
