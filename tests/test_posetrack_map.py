@@ -255,6 +255,16 @@ def test_knee_false_positive_with_high_score_table():
         "&100.0 &100.0 &100.0 &100.0 &100.0 & 25.0 &100.0 & 90.0 \\\\"]
 
 
+def test_score_ties_keep_emission_order():
+    # Equal scores everywhere. Frame 0: GT A, B and one stray prediction (FP); frame 1: GT C, predicted exactly.
+    # Documented tie rule: a stable sort keeps poseval's emission order (frame 0 before frame 1), so the ranking is
+    # FP, TP with N = 3: prec [0, 1/2], rec [0, 1/3] -> AP = 1/3 * 1/2 = 16.67 (TP first would give 33.33).
+    # Frame 1 is the less crowded one, which the evaluator processes first internally: order must not leak.
+    a, b, c = gt_person(0, 0), gt_person(1000, 1), gt_person(0, 0)
+    r = evaluate([[a, b], [c]], [[pred_person(gt_person(3000), 0.5)], [pred_person(c, 0.5)]])
+    assert_all_joints(r, 100 / 6)
+
+
 def test_frame_order_matters():
     # A moves 500 px between frames; predictions in reversed order land 500 px away from the GT: no hit at all.
     a0, a1 = gt_person(0), gt_person(500)

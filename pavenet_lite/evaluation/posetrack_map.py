@@ -33,7 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from pavenet_lite.data.annotations import Person, Video
-from pavenet_lite.joints import PT18_NAMES, POSEVAL_TO_PT18, TABLE_COLUMNS
+from pavenet_lite.joints import NUM_PT18, PT18_NAMES, POSEVAL_TO_PT18, TABLE_COLUMNS
 
 PCKH_THRESHOLD = 0.5  # inclusive: d <= 0.5 is a hit
 HEAD_SIZE_FACTOR = 0.6  # headSize = 0.6 x head-box diagonal
@@ -42,6 +42,8 @@ MAX_TRACK_ID = 10000  # poseval asserts track_id < 10000 (it offsets ids by vide
 _PV = list(POSEVAL_TO_PT18)  # PT18 index of each poseval joint id
 J = len(_PV)  # 15 evaluated joints
 _CHUNK_ELEMENTS = 4_000_000  # cap on the [Fc, P, G, J] distance tensor of one chunk of frames
+_NO_BOX = np.full(4, np.nan)
+_NO_SCORES = np.full(NUM_PT18, MIN_SCORE)
 
 
 class EvaluationError(ValueError):
@@ -177,85 +179,109 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return inside & ~on_edge.any(axis=1)
 
 
-# ------------------------------------------------------------------------------------------------ per-frame arrays
+# ------------------------------------------------------------------------------------------- flattened people
 
-def _stack_people(people: list[Person], where: str, is_gt: bool, warned: list[bool]) -> tuple[np.ndarray, ...]:
-    """Persons -> xy [n, J, 2], has [n, J], score [n, J], head size [n] (poseval joint order)."""
-    n = len(people)
-    xy, has = np.zeros((n, J, 2)), np.zeros((n, J), dtype=bool)
-    score, head = np.full((n, J), MIN_SCORE), np.full(n, np.nan)
-    for i, p in enumerate(people):
-        kp, ann = np.asarray(p.keypoints, dtype=np.float64), np.asarray(p.annotated, dtype=bool)
-        if kp.shape != (len(PT18_NAMES), 2) or ann.shape != (len(PT18_NAMES),):
-            raise EvaluationError(f"{where}, person track_id {p.track_id}: 'keypoints' must be [17, 2] and "
-                                  f"'annotated' [17], got {kp.shape} and {ann.shape}")
-        xy[i], has[i] = kp[_PV], ann[_PV]
-        if not np.isfinite(xy[i][has[i]]).all():
-            raise EvaluationError(f"{where}, person track_id {p.track_id}: field 'keypoints' has NaN/inf "
-                                  f"coordinates for annotated joints")
-        if is_gt:
-            if p.head_box is not None:
-                x1, y1, x2, y2 = np.asarray(p.head_box, dtype=np.float64)
-                head[i] = HEAD_SIZE_FACTOR * np.linalg.norm(np.subtract([x2, y2], [x1, y1]))
-        elif p.scores is None:
-            if not warned[0]:
-                warnings.warn(f"{where}: prediction without per-joint 'scores'; using poseval's fallback score "
-                              f"{MIN_SCORE} (all such joints tie, so AP is not meaningful)", stacklevel=4)
-                warned[0] = True
-        else:
-            s = np.asarray(p.scores, dtype=np.float64)[_PV]
-            if not np.isfinite(s[has[i]]).all():
-                raise EvaluationError(f"{where}, person track_id {p.track_id}: field 'scores' has NaN/inf values")
-            score[i] = s
-    return xy, has, score, head
+@dataclass
+class _People:
+    """Every person of the evaluated frames, flattened in (frame, person) order, joints in poseval order.
 
-
-def _frame_arrays(gt: Video, pred: Video, t: int, warned: list[bool]) -> tuple[np.ndarray, ...]:
-    """One evaluated frame: GT and prediction arrays after ignore regions; checks the head boxes it will need."""
-    g_xy, g_has, _, head = _stack_people(gt.frames[t].people, _where(gt, t), True, warned)
-    p_xy, p_has, p_score, _ = _stack_people(pred.frames[t].people, _where(pred, t), False, warned)
-    for poly in gt.frames[t].ignore_regions:
-        g_has &= ~points_in_polygon(g_xy.reshape(-1, 2), poly).reshape(g_has.shape)
-        p_has &= ~points_in_polygon(p_xy.reshape(-1, 2), poly).reshape(p_has.shape)
-    if p_has.any():  # head sizes are needed once a frame has predicted joints; a GT without joints never matches,
-        bad = np.flatnonzero(np.isnan(head) & g_has.any(axis=1))  # so we let it go (poseval would crash on it)
-        if len(bad):
-            raise EvaluationError(f"{_where(gt, t, gt.frames[t].people[bad[0]])}: GT field 'head_box' "
-                                  f"('bbox_head') is missing or NaN; PCKh needs it for every GT person")
-    return g_xy, g_has, head, p_xy, p_has, p_score
-
-
-def _assign_chunk(frames: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Greedy PCKh assignment of a chunk of Fc frames, vectorised over frames by zero-padding to Pmax / Gmax people.
-
-    Returns, in emission order (frame, prediction): det [Fc, P, J] bool (a detection exists), label [Fc, P, J] bool,
-    score [Fc, P, J], and the GT joint counts [J].
+    xy [n, J, 2] pixels; has [n, J] joint present; score [n, J] per-joint scores; head [n] headSize in pixels
+    (NaN without head box); frame [n] evaluated-frame index; slot [n] position in its frame; offsets [F + 1].
     """
-    fc = len(frames)
-    gm = max(1, max(len(f[0]) for f in frames))
-    pm = max(1, max(len(f[3]) for f in frames))
-    g_xy, g_has, head = np.zeros((fc, gm, J, 2)), np.zeros((fc, gm, J), dtype=bool), np.ones((fc, gm))
-    p_xy, p_has, p_score = np.zeros((fc, pm, J, 2)), np.zeros((fc, pm, J), dtype=bool), np.zeros((fc, pm, J))
-    for i, (gx, gh, hs, px, ph, ps) in enumerate(frames):
-        g_xy[i, :len(gx)], g_has[i, :len(gx)], head[i, :len(gx)] = gx, gh, hs
-        p_xy[i, :len(px)], p_has[i, :len(px)], p_score[i, :len(px)] = px, ph, ps
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dist = np.linalg.norm(p_xy[:, :, None] - g_xy[:, None], axis=-1) / head[:, None, :, None]  # [Fc, P, G, J]
-    both = p_has[:, :, None] & g_has[:, None]  # [Fc, P, G, J]
-    match = both & (dist <= PCKH_THRESHOLD)  # NaN (zero-size head box) never matches, as in poseval
+
+    xy: np.ndarray
+    has: np.ndarray
+    score: np.ndarray
+    head: np.ndarray
+    frame: np.ndarray
+    slot: np.ndarray
+    offsets: np.ndarray
+
+
+def _flatten(groups: list[list[Person]], places: list[tuple[Video, int]], is_gt: bool) -> _People:
+    """Stack the persons of every evaluated frame at once (one numpy call per field, not one per person)."""
+    people = [p for g in groups for p in g]
+    n = len(people)
+    counts = np.array([len(g) for g in groups], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    frame = np.repeat(np.arange(len(groups)), counts)
+    slot = np.arange(n) - offsets[frame]
+
+    def fail(i: int, message: str) -> None:
+        video, t = places[frame[i]]
+        raise EvaluationError(f"{_where(video, t, people[i])}: {message}")
+
+    for i, p in enumerate(people):
+        if np.shape(p.keypoints) != (NUM_PT18, 2) or np.shape(p.annotated) != (NUM_PT18,):
+            fail(i, f"'keypoints' must be [17, 2] and 'annotated' [17], got {np.shape(p.keypoints)} and "
+                    f"{np.shape(p.annotated)}")
+        if not is_gt and p.scores is not None and np.shape(p.scores) != (NUM_PT18,):
+            fail(i, f"'scores' must be [17], got {np.shape(p.scores)}")
+    xy = np.array([p.keypoints for p in people], dtype=np.float64).reshape(n, NUM_PT18, 2)[:, _PV]  # [n, J, 2]
+    has = np.array([p.annotated for p in people], dtype=bool).reshape(n, NUM_PT18)[:, _PV]  # [n, J]
+    bad = np.flatnonzero((~np.isfinite(xy).all(axis=-1) & has).any(axis=-1))
+    if len(bad):
+        fail(bad[0], "field 'keypoints' has NaN/inf coordinates for annotated joints")
+    head, score = np.full(n, np.nan), np.full((n, J), MIN_SCORE)
+    if is_gt:
+        boxes = np.array([_NO_BOX if p.head_box is None else p.head_box for p in people], dtype=np.float64)
+        head = HEAD_SIZE_FACTOR * np.linalg.norm(boxes.reshape(n, 4)[:, 2:] - boxes.reshape(n, 4)[:, :2], axis=1)
+    else:
+        unscored = [i for i, p in enumerate(people) if p.scores is None]
+        if unscored:
+            video, t = places[frame[unscored[0]]]
+            warnings.warn(f"{_where(video, t, people[unscored[0]])} and {len(unscored) - 1} more predictions "
+                          f"have no per-joint 'scores'; using poseval's fallback score {MIN_SCORE} (such joints "
+                          f"all tie, so AP is not meaningful)", stacklevel=3)
+        score = np.array([_NO_SCORES if p.scores is None else p.scores for p in people],
+                         dtype=np.float64).reshape(n, NUM_PT18)[:, _PV]  # [n, J]
+        bad = np.flatnonzero((~np.isfinite(score) & has).any(axis=-1))
+        if len(bad):
+            fail(bad[0], "field 'scores' has NaN/inf values")
+    return _People(xy, has, score, head, frame, slot, offsets)
+
+
+def _pad(people: _People, frames: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The people of `frames` [Fc], zero-padded to the most crowded one (M people).
+
+    local [F] maps an evaluated-frame index to its row in the chunk (-1 if absent). Returns xy [Fc, M, J, 2],
+    has [Fc, M, J], score [Fc, M, J], head [Fc, M], and index [Fc, M] (flat person index, -1 for padding).
+    """
+    sel = np.flatnonzero(local[people.frame] >= 0)  # persons of these frames, [n_c]
+    m = max(1, int(np.diff(people.offsets)[frames].max()))
+    idx = (local[people.frame[sel]], people.slot[sel])
+    shape = (len(frames), m)
+    xy, has, score = np.zeros(shape + (J, 2)), np.zeros(shape + (J,), dtype=bool), np.zeros(shape + (J,))
+    head, index = np.ones(shape), np.full(shape, -1)
+    xy[idx], has[idx], score[idx], head[idx], index[idx] = (
+        people.xy[sel], people.has[sel], people.score[sel], people.head[sel], sel)
+    return xy, has, score, head, index
+
+
+def _assign_chunk(gt: _People, pred: _People, frames: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Greedy PCKh assignment in `frames` [Fc], vectorised over frames by zero-padding (P, G = max people).
+
+    Returns det [Fc, P, J] bool (a detection exists), label [Fc, P, J] bool, score [Fc, P, J] and index [Fc, P]
+    (flat prediction index = position in poseval's (frame, prediction) emission order).
+    """
+    g_xy, g_has, _, head, _ = _pad(gt, frames, local)
+    p_xy, p_has, p_score, _, p_index = _pad(pred, frames, local)
+    dx = p_xy[:, :, None, :, 0] - g_xy[:, None, :, :, 0]  # [Fc, P, G, J]
+    dy = p_xy[:, :, None, :, 1] - g_xy[:, None, :, :, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # same arithmetic as poseval's norm of a 2-vector
+        dist = np.sqrt(dx * dx + dy * dy) / head[:, None, :, None]  # [Fc, P, G, J]
+    match = p_has[:, :, None] & g_has[:, None] & (dist <= PCKH_THRESHOLD)  # NaN (zero head box) never matches
     n_gt = g_has.sum(axis=-1)  # [Fc, G]
     pck = match.sum(axis=-1) / np.maximum(n_gt, 1)[:, None, :]  # [Fc, P, G]; n_gt = 0 keeps the raw count 0
     # Each prediction keeps only its best GT (first index on ties); each GT then takes its best prediction.
     best_g = pck.argmax(axis=2)  # [Fc, P]
-    pck = np.where(np.arange(gm)[None, None, :] == best_g[..., None], pck, 0.0)
+    pck = np.where(np.arange(pck.shape[2])[None, None, :] == best_g[..., None], pck, 0.0)
     pr_to_gt = pck.argmax(axis=1)  # [Fc, G]
-    taken = pck.max(axis=1) > 0  # [Fc, G]
-    matched_g = np.full((fc, pm), -1)
-    fi, gi = np.nonzero(taken)
+    fi, gi = np.nonzero(pck.max(axis=1) > 0)  # GT people that found a prediction
+    matched_g = np.full(p_has.shape[:2], -1)  # [Fc, P]
     matched_g[fi, pr_to_gt[fi, gi]] = gi  # a prediction is best for one GT only, so no collisions
     label = np.take_along_axis(match, np.maximum(matched_g, 0)[:, :, None, None], axis=2)[:, :, 0]  # [Fc, P, J]
-    label &= (matched_g >= 0)[..., None]
-    return p_has, label, p_score, g_has.sum(axis=(0, 1))
+    return p_has, label & (matched_g >= 0)[..., None], p_score, p_index
 
 
 # --------------------------------------------------------------------------------------------------------- metric
@@ -269,12 +295,14 @@ def voc_ap(precision: np.ndarray, recall: np.ndarray) -> float:
     return float(np.sum((mrec[i] - mrec[i - 1]) * mpre[i]))
 
 
-def _summarise(scores: list[np.ndarray], labels: list[np.ndarray], num_gt: np.ndarray, num_frames: int) -> PoseTrackAP:
+def _summarise(scores: list[np.ndarray], labels: list[np.ndarray], keys: list[np.ndarray], num_gt: np.ndarray,
+               num_frames: int) -> PoseTrackAP:
+    """AP per joint from pooled detections: scores / labels / keys [D_j] (keys = emission order, breaks ties)."""
     ap, pre, rec = np.zeros(J), np.zeros(J), np.zeros(J)
     curves = {}
     for j in range(J):
         name = PT18_NAMES[_PV[j]]
-        order = np.argsort(-scores[j], kind="stable")
+        order = np.lexsort((keys[j], -scores[j]))  # = a stable sort on -score of the emission-ordered list
         tp = np.cumsum(labels[j][order])
         with np.errstate(divide="ignore", invalid="ignore"):
             precision, recall = tp / np.arange(1, len(tp) + 1), tp / float(num_gt[j])  # N_j = 0 -> NaN recall
@@ -298,33 +326,63 @@ def evaluate_posetrack(gt: str | Path | Sequence[Video], pred: str | Path | Sequ
     gt, pred: directories with one JSON per video (PoseTrack17 `annolist` or PoseTrack18/21; predictions paired by
     file name), or lists of `Video` (paired by `Video.name`). Prediction keypoints are PT18-order pixels with
     per-joint `scores`. Raises `EvaluationError` for a missing prediction video, a frame-count mismatch, duplicate
-    predicted track ids in a frame, track ids >= 10000, NaN coordinates or scores, or a GT person without head box.
+    predicted track ids in a frame, track ids >= 10000, NaN coordinates or scores, or a GT person with joints but
+    no head box in a frame with predictions.
     """
     pairs = _load(gt, pred)
-    warned = [False]
-    frames = []
+    gt_places, pred_places, gt_groups, pred_groups, regions = [], [], [], [], []
     for g, p in pairs:
         _check_pair(g, p)
-        frames += [_frame_arrays(g, p, t, warned) for t, f in enumerate(g.frames) if f.people]
-    scores, labels = [[] for _ in range(J)], [[] for _ in range(J)]
-    num_gt = np.zeros(J, dtype=np.int64)
-    start = 0
-    while start < len(frames):  # chunks keep the padded distance tensor small whatever the crowd size
-        stop, gm, pm = start, 1, 1
-        while stop < len(frames):
-            gm, pm = max(gm, len(frames[stop][0])), max(pm, len(frames[stop][3]))
-            if stop > start and (stop - start + 1) * gm * pm * J > _CHUNK_ELEMENTS:
+        for t, f in enumerate(g.frames):
+            if f.people:  # frame selection: >= 1 GT person entry (is_labeled is not read)
+                gt_places.append((g, t))
+                pred_places.append((p, t))
+                gt_groups.append(f.people)
+                pred_groups.append(p.frames[t].people)
+                regions.append(f.ignore_regions)
+    gt_people, pred_people = _flatten(gt_groups, gt_places, True), _flatten(pred_groups, pred_places, False)
+    for f, polygons in enumerate(regions):  # joints strictly inside an ignore region vanish from GT and predictions
+        for poly in polygons:
+            for people in (gt_people, pred_people):
+                sel = slice(people.offsets[f], people.offsets[f + 1])
+                people.has[sel] &= ~points_in_polygon(people.xy[sel].reshape(-1, 2), poly).reshape(-1, J)
+    # Head sizes are needed once a frame has predicted joints. A GT person without joints never matches, so we let
+    # it go without head box (poseval would crash on it).
+    framed = np.bincount(pred_people.frame[pred_people.has.any(axis=1)], minlength=len(regions)) > 0
+    bad = np.flatnonzero(np.isnan(gt_people.head) & gt_people.has.any(axis=1) & framed[gt_people.frame])
+    if len(bad):
+        video, t = gt_places[gt_people.frame[bad[0]]]
+        raise EvaluationError(f"{_where(video, t, gt_groups[gt_people.frame[bad[0]]][gt_people.slot[bad[0]]])}: "
+                              f"GT field 'head_box' ('bbox_head') is missing or NaN; PCKh needs it")
+
+    scores, labels, keys = [[] for _ in range(J)], [[] for _ in range(J)], [[] for _ in range(J)]
+    n_g, n_p = np.diff(gt_people.offsets), np.diff(pred_people.offsets)
+    by_size = np.lexsort((n_p, n_g))  # chunks of similar crowd size waste little padding
+    local = np.full(len(regions), -1)
+    c0 = 0
+    while c0 < len(by_size):  # chunks also keep the [Fc, P, G, J] tensors small whatever the crowd size
+        c1, pm = c0 + 1, max(1, n_p[by_size[c0]])
+        while c1 < len(by_size):
+            pm = max(pm, n_p[by_size[c1]])  # n_g is sorted, so the chunk's G is that of its last frame
+            if (c1 - c0 + 1) * max(1, n_g[by_size[c1]]) * pm * J > _CHUNK_ELEMENTS:
                 break
-            stop += 1
-        det, label, score, n = _assign_chunk(frames[start:stop])
-        for j in range(J):  # boolean indexing keeps (frame, prediction) order: poseval's emission order
+            c1 += 1
+        frames = by_size[c0:c1]
+        local[frames] = np.arange(len(frames))
+        det, label, score, index = _assign_chunk(gt_people, pred_people, frames, local)
+        local[frames] = -1
+        for j in range(J):
             scores[j].append(score[..., j][det[..., j]])
             labels[j].append(label[..., j][det[..., j]])
-        num_gt += n
-        start = stop
-    return _summarise([np.concatenate(s) if s else np.zeros(0) for s in scores],
-                      [np.concatenate(lb) if lb else np.zeros(0, dtype=bool) for lb in labels],
-                      num_gt, len(frames))
+            keys[j].append(index[det[..., j]])
+        c0 = c1
+    num_gt = gt_people.has.sum(axis=0)  # N_j after ignore regions
+    return _summarise([_cat(s, float) for s in scores], [_cat(lb, bool) for lb in labels],
+                      [_cat(k, np.int64) for k in keys], num_gt, len(regions))
+
+
+def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
 def run_eval(gt_dir: str | Path, pred_dir: str | Path, json_out: str | Path | None = None) -> PoseTrackAP:
