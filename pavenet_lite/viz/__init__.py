@@ -1,0 +1,7 @@
+"""Visualisation: skeletons on frames, clip grids, GIF / MP4 writing and data-set previews."""
+from pavenet_lite.viz.clip_grid import as_images, clip_grid, figure_to_array
+from pavenet_lite.viz.skeleton import color_for, draw_frame, draw_skeleton, overlay_people, skeleton_edges
+from pavenet_lite.viz.video import render_preview_gif, write_gif, write_mp4
+
+__all__ = ["as_images", "clip_grid", "color_for", "draw_frame", "draw_skeleton", "figure_to_array",
+           "overlay_people", "render_preview_gif", "skeleton_edges", "write_gif", "write_mp4"]
