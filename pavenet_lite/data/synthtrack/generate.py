@@ -16,32 +16,30 @@ Annotation rules (PoseTrack-like):
 * Ignore regions: some videos contain a distant group of small unannotated figures; its polygon is an ignore region
   in every frame where it is in view.
 
-Determinism: video i of split s draws from `numpy.random.default_rng([seed, s, i])`, so a video does not depend on
-the worker that made it, on the other videos, or on the preset's video count; same seed -> identical bytes.
+Determinism: video i of split s draws from `numpy.random.default_rng([seed, s, i, crc32(preset name)])`, so a video
+does not depend on the worker that made it or on the other videos; same seed -> identical bytes.
 """
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
+import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm.auto import tqdm
 
 from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.data.posetrack_writer import posetrack18_image_id, write_json_atomic, write_video
 from pavenet_lite.data.synthtrack import scene
-from pavenet_lite.data.synthtrack.motion import MOTIONS, Track, sample_track
-from pavenet_lite.data.synthtrack.render import Canvas, draw_person, person_geometry, sample_look
-from pavenet_lite.data.synthtrack.skeleton import Angles, sample_body
-from pavenet_lite.joints import MODEL_TO_PT18, NUM_PT18
+from pavenet_lite.data.synthtrack.motion import MOTIONS
+from pavenet_lite.data.synthtrack.world import World
+from pavenet_lite.joints import MODEL_TO_PT18
 
 VERSION = 1
-_EARS = [3, 4]
-_VISIBLE_WINDOW = 4
+_VISIBLE_WINDOW = 4  # frames: a person hidden for longer than this is not annotated
 
 
 @dataclass(frozen=True)
@@ -112,131 +110,45 @@ class _Job:
     preset: SynthTrackPreset
 
 
-def _draw_small_figure(rng: np.random.Generator, ss: int):
-    """A closure drawing a standing unannotated figure (for the distant crowd of an ignore region)."""
-    def draw(canvas: Canvas, foot: np.ndarray, height: float) -> None:
-        body = sample_body(rng)
-        ang = Angles(yaw=float(rng.uniform(-np.pi, np.pi)), shoulder=(0.2, -0.2))
-        geo = person_geometry(body, ang, (float(foot[0]), float(foot[1])), height)
-        draw_person(canvas, geo, body, sample_look(rng, height * ss), height, label=None)
-    return draw
-
-
 def _render_video(job: _Job) -> dict[str, int]:
-    """Render and write one video; returns its counts for the manifest."""
+    """Render and write one video (JPEG frames + PoseTrack18 JSON); returns its counts for the manifest."""
     p = job.preset
-    rng = np.random.default_rng([job.seed, 0 if job.split == "train" else 1, job.index])
-    ss, size = p.supersample, (p.width, p.height)
-    world = (int(round(p.width * (1 + 2 * scene.MARGIN))), int(round(p.height * (1 + 2 * scene.MARGIN))))
-    horizon = world[1] * rng.uniform(0.33, 0.45)
-
-    def foot_y(s: float) -> float:
-        return world[1] * (0.535 + 0.32 * s)
-
-    def height_at(s: float) -> float:
-        return p.height * p.person_scale * (0.5 + 0.5 * s)
-
-    view_x = (world[0] / 2 - p.width / 2, world[0] / 2 + p.width / 2)
-    camera = scene.sample_camera(rng, world, size, p.camera_motion)
-    background = scene.draw_background(rng, world, ss, horizon, p.clutter, p.distractors, 0.2 * height_at(0.5))
-    ignore = None
-    if rng.random() < p.ignore_p:
-        centre = np.array([rng.uniform(*view_x), horizon + rng.uniform(0.02, 0.08) * world[1]])
-        ignore = scene.draw_ignore_crowd(Canvas(background, None, ss), rng, centre, 0.4 * height_at(0.0),
-                                         _draw_small_figure(rng, ss))
-    tracks: list[Track] = [sample_track(rng, k, view_x, height_at, p.kinds, p.enter_p) for k in range(job.n_people)]
-    looks = [sample_look(rng, 1.6 * height_at(1.0) * ss) for _ in tracks]
-    occluders = [scene.sample_occluder(rng, k, view_x, height_at, p.frames)
-                 for k in range(int(rng.poisson(p.occluders)))]
+    rng = np.random.default_rng([job.seed, 0 if job.split == "train" else 1, job.index, zlib.crc32(p.name.encode())])
+    world = World(p, job.n_people, rng)
     labeled = labeled_frames(job.split, p.frames, rng, p.train_labeled)
     degraded = rng.random(p.frames) < p.degrade_p
-
     name = sequence_name(job.split, job.seq)
     img_dir = Path(job.out_dir) / "images" / job.split / name
     img_dir.mkdir(parents=True, exist_ok=True)
-    n = len(tracks)
-    uv = np.zeros((p.frames, n, NUM_PT18, 2))
-    inside = np.zeros((p.frames, n, NUM_PT18), bool)
-    visible = np.zeros((p.frames, n, NUM_PT18), bool)
-    head_boxes = np.zeros((p.frames, n, 4))
-    boxes = np.zeros((p.frames, n, 4))
-    frames: list[Frame] = []
+    rendered = []
     for t in range(p.frames):
-        image = camera.frame_background(background, t, size, ss)
-        labels = Image.new("I", size, 0)
-        canvas = Canvas(image, labels, ss)
-        zoom = camera.at(t)[2]
-        items = [(tr.ground(t)[1], 0, k) for k, tr in enumerate(tracks)] + [(o.s, 1, k) for k, o in
-                                                                              enumerate(occluders)]
-        for _, kind, k in sorted(items):  # far to near
-            if kind == 1:
-                o = occluders[k]
-                for poly, colour in o.polygons(t, foot_y(o.s)):
-                    canvas.polygon(camera.to_image(poly, t, size), fill=colour, label=scene.OCCLUDER_LABEL + k)
-                continue
-            tr = tracks[k]
-            x, s = tr.ground(t)
-            ground = camera.to_image(np.array([x, foot_y(s)]), t, size)
-            height = height_at(s) * tr.size * zoom
-            geo = person_geometry(tr.body, tr.angles(t), (float(ground[0]), float(ground[1])), height)
-            x_prev, s_prev = tr.ground(t - 1)
-            velocity = ground - camera.to_image(np.array([x_prev, foot_y(s_prev)]), t - 1, size)
-            if np.linalg.norm(velocity) > p.motion_blur_px:
-                lo = np.floor(geo["uv"].min(0) - 0.3 * height).clip(0, None).astype(int)
-                hi = np.ceil(geo["uv"].max(0) + 0.3 * height).astype(int).clip(None, size)
-                if (hi > lo).all():
-                    box = (lo[0] * ss, lo[1] * ss, hi[0] * ss, hi[1] * ss)
-                    before = image.crop(box)
-                    after = before.copy()
-                    outline = draw_person(Canvas(after, labels, ss, offset=lo), geo, tr.body, looks[k], height, k + 1)
-                    image.paste(scene.motion_blur(before, after, velocity, ss), box[:2])
-                else:
-                    outline = draw_person(canvas, geo, tr.body, looks[k], height, k + 1)
-            else:
-                outline = draw_person(canvas, geo, tr.body, looks[k], height, k + 1)
-            uv[t, k] = geo["uv"]
-            head_boxes[t, k] = geo["head_box"]
-            boxes[t, k] = outline
-        frame = image.reduce(ss)
-        if degraded[t]:
-            frame = scene.degrade(frame, rng)
-        frame.save(img_dir / f"{t:06d}.jpg", quality=p.jpeg_quality)
-        lab = np.asarray(labels)
-        inside[t] = ((uv[t, ..., 0] >= 1) & (uv[t, ..., 0] <= p.width - 1) &
-                     (uv[t, ..., 1] >= 1) & (uv[t, ..., 1] <= p.height - 1))
-        inside[t, :, _EARS] = False
-        col = uv[t, ..., 0].astype(int).clip(0, p.width - 1)
-        row = uv[t, ..., 1].astype(int).clip(0, p.height - 1)
-        owner = lab[row, col]                                                          # [n, 17]
-        visible[t] = inside[t] & ((owner == 0) | (owner == np.arange(1, n + 1)[:, None]))
+        r = world.render(t)
+        image = scene.degrade(r.image, rng) if degraded[t] else r.image
+        image.save(img_dir / f"{t:06d}.jpg", quality=p.jpeg_quality)
+        rendered.append(r)
 
-    seen = visible[:, :, list(MODEL_TO_PT18)].any(-1)                                  # [frames, n]
+    model = list(MODEL_TO_PT18)
+    seen = np.stack([r.visible[:, model].any(-1) for r in rendered])                  # [frames, n]
     counts = {"frames": p.frames, "labeled_frames": int(labeled.sum()), "people": 0, "joints_visible": 0,
               "joints_occluded": 0}
-    for t in range(p.frames):
+    frames: list[Frame] = []
+    for t, r in enumerate(rendered):
         file_name = f"images/{job.split}/{name}/{t:06d}.jpg"
         people = []
         if labeled[t]:
-            window = seen[max(0, t - _VISIBLE_WINDOW):t + _VISIBLE_WINDOW + 1].any(0)
-            for k in range(n):
-                if inside[t, k, list(MODEL_TO_PT18)].sum() < 3 or not window[k]:
+            recently_seen = seen[max(0, t - _VISIBLE_WINDOW):t + _VISIBLE_WINDOW + 1].any(0)
+            for k in range(len(world.tracks)):
+                if r.inside[k, model].sum() < 3 or not recently_seen[k]:
                     continue
-                box = boxes[t, k].copy()
-                box[[0, 2]] = box[[0, 2]].clip(0, p.width)
-                box[[1, 3]] = box[[1, 3]].clip(0, p.height)
-                people.append(Person(keypoints=uv[t, k], annotated=inside[t, k], visible=visible[t, k],
-                                     track_id=k, head_box=head_boxes[t, k],
-                                     box=np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]])))
-                counts["joints_visible"] += int(visible[t, k].sum())
-                counts["joints_occluded"] += int((inside[t, k] & ~visible[t, k]).sum())
+                x1, y1, x2, y2 = r.outlines[k].clip(0, [p.width, p.height, p.width, p.height])
+                people.append(Person(keypoints=r.uv[k], annotated=r.inside[k], visible=r.visible[k], track_id=k,
+                                     head_box=r.head_boxes[k], box=np.array([x1, y1, x2 - x1, y2 - y1])))
+                counts["joints_visible"] += int(r.visible[k].sum())
+                counts["joints_occluded"] += int((r.inside[k] & ~r.visible[k]).sum())
         counts["people"] += len(people)
-        regions = []
-        if ignore is not None:
-            poly = camera.to_image(ignore, t, size)
-            if poly[:, 0].max() > 0 and poly[:, 0].min() < p.width:
-                regions.append(poly)
+        region = world.ignore_region(t)
         frames.append(Frame(file_name=file_name, image_id=posetrack18_image_id(file_name), is_labeled=bool(labeled[t]),
-                            people=people, ignore_regions=regions))
+                            people=people, ignore_regions=[] if region is None else [region]))
     write_video(Video(name=name, frames=frames), Path(job.out_dir) / "annotations" / job.split / f"{name}.json")
     return counts
 
