@@ -96,7 +96,9 @@ class Predictor:
                          ) -> Iterator[tuple[list[dict[str, Any]], list[People]]]:
         ds = PoseTrackClips(root, split, num_frames=self.cfg.num_frames, max_size=self.cfg.max_size, train=False,
                             videos=videos)
-        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, collate_fn=collate_clips)
+        # An explicit generator keeps the global RNG untouched, so validating mid-training does not shift dropout.
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, collate_fn=collate_clips,
+                                             generator=torch.Generator())
         for clips, masks, targets in loader:
             sizes = torch.stack([t["orig_size"] for t in targets])
             yield targets, self._run(clips, masks, sizes)[0]

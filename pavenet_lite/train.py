@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     val_every: int = 0  # 0: validate only at the end
+    ckpt_every: int = 100  # write last.pt every N steps (and after every validation)
     val_split: str = "val"
     val_videos: int | None = None  # validate on the first n val videos (None: all)
     num_workers: int = 0
@@ -169,7 +170,8 @@ class Trainer:
             order = ClipOrder(len(self.dataset), self.tcfg.seed, epoch, self.rank, self.world,
                               start=offset * per_rank_step)
             loader = DataLoader(self.dataset, batch_size=self.tcfg.batch_size, sampler=order, drop_last=True,
-                                collate_fn=collate_clips, num_workers=self.tcfg.num_workers)
+                                collate_fn=collate_clips, num_workers=self.tcfg.num_workers,
+                                generator=torch.Generator().manual_seed(self.tcfg.seed + epoch))
             for i, batch in enumerate(loader):
                 if i >= (self.steps_per_epoch - offset) * self.tcfg.accum:
                     break
@@ -203,8 +205,12 @@ class Trainer:
         self.step += 1
         return totals
 
-    def fit(self, resume: bool = False) -> list[dict[str, Any]]:
-        """Train to `total_steps`; returns the logged metrics (also appended to `out/metrics.jsonl`)."""
+    def fit(self, resume: bool = False, stop_at: int | None = None) -> list[dict[str, Any]]:
+        """Train to `total_steps`; returns the logged metrics (also appended to `out/metrics.jsonl`).
+
+        resume: continue from `out/last.pt` if it exists. stop_at: return after this step with `last.pt` written, as
+        an interrupted run would (the schedule still targets `total_steps`).
+        """
         from tqdm.auto import tqdm
 
         self.out.mkdir(parents=True, exist_ok=True)
@@ -217,7 +223,8 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.tcfg.progress or self.rank != 0,
                    desc="train")
         t0 = time.perf_counter()
-        while self.step < self.total_steps:
+        end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
+        while self.step < end:
             terms = self.train_step([next(batches) for _ in range(self.tcfg.accum)])
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.3f}")
@@ -228,6 +235,7 @@ class Trainer:
                 history.append(self._log(row))
             if (self.tcfg.val_every and self.step % self.tcfg.val_every == 0) or last:
                 history.append(self._log({"step": self.step, "time": time.perf_counter() - t0, **self.validate()}))
+            if self.step % self.tcfg.ckpt_every == 0 or self.step == end:
                 self.save("last.pt")
         bar.close()
         return history
