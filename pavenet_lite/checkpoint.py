@@ -33,6 +33,9 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> None:
             torch.save({"format": FORMAT_VERSION, **state}, f)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a checkpoint is as readable as any other file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -62,3 +65,16 @@ def check_config_matches(path: str | os.PathLike, saved: dict[str, Any], expecte
     diffs = [f"{k}: checkpoint {saved.get(k)!r} vs requested {v!r}" for k, v in expected.items() if saved.get(k) != v]
     if diffs:
         raise CheckpointError(f"{path}: checkpoint was trained with a different config: " + "; ".join(diffs))
+
+
+def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, card: dict[str, Any] | None = None) -> Path:
+    """Keep only what inference needs (model weights, config, step, card) from a training checkpoint.
+
+    The optimizer state is twice the size of the weights; a shipped checkpoint does not need it.
+    """
+    state = load_checkpoint(src)
+    slim = {"model": state["model"], "config": state["config"], "step": state.get("step")}
+    if card is not None:
+        slim["card"] = card
+    save_checkpoint(slim, dst)
+    return Path(dst)

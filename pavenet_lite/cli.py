@@ -1,6 +1,6 @@
 """The `pavenet` command: parse arguments, call the Python API, print results. Nothing else lives here.
 
-Subcommands: quickstart, synth, train, predict, eval, demo. `python -m pavenet_lite ...` is the same command, and
+Subcommands: quickstart, synth, train, export, predict, eval, demo. `python -m pavenet_lite ...` is the same command, and
 `torchrun --nproc_per_node=G -m pavenet_lite train ...` trains with DDP.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 
 def _synth(a: argparse.Namespace) -> None:
@@ -61,6 +62,17 @@ def _demo(a: argparse.Namespace) -> None:
     predictor = Predictor.from_checkpoint(a.checkpoint, device=a.device)
     path = render_demo(predictor, a.video, a.out, threshold=a.threshold, fps=a.fps, max_frames=a.max_frames)
     print(f"demo written to {path}")
+
+
+def _export(a: argparse.Namespace) -> None:
+    from pavenet_lite.checkpoint import export_checkpoint
+
+    run = Path(a.run)
+    card = json.loads((run / "card.json").read_text()) if (run / "card.json").exists() else None
+    out = export_checkpoint(run / a.which, a.out, card=card)
+    if card is not None:
+        out.with_suffix(".json").write_text(json.dumps(card, indent=2))
+    print(f"exported {run / a.which} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
 def _quickstart(a: argparse.Namespace) -> None:
@@ -121,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--pred", required=True, help="folder of prediction JSON files, same names")
     e.add_argument("--json", default=None, help="write {per_joint, table} to this file")
     e.set_defaults(func=_eval)
+
+    x = sub.add_parser("export", help="slim a run's checkpoint (weights + config + card) for sharing")
+    x.add_argument("--run", required=True, help="run directory written by `pavenet train`")
+    x.add_argument("--which", default="best.pt", choices=["best.pt", "last.pt"])
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=_export)
 
     d = sub.add_parser("demo", help="skeleton overlay video from a frames folder, GIF or MP4")
     d.add_argument("--checkpoint", required=True)

@@ -13,6 +13,8 @@ import contextlib
 import json
 import math
 import os
+import platform
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -238,6 +240,8 @@ class Trainer:
             if self.step % self.tcfg.ckpt_every == 0 or self.step == end:
                 self.save("last.pt")
         bar.close()
+        if self.rank == 0 and self.step == self.total_steps:
+            self.write_card(time.perf_counter() - t0)
         return history
 
     def _log(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -259,5 +263,25 @@ class Trainer:
         if total > self.best_map:
             self.best_map = total
             self.save("best.pt")
-        return {"val_map": total, "val_table": result.table}
+        return {"val_map": total, "val_table": result.table, "val_per_joint": result.per_joint}
+
+    def write_card(self, wall_time: float) -> Path:
+        """`out/card.json`: what a reader needs to trust or reproduce the run (config, data, seed, device, mAP)."""
+        manifest = Path(self.tcfg.data) / "synthtrack.json"
+        data = json.loads(manifest.read_text()) if manifest.exists() else {"root": str(self.tcfg.data)}
+        if self.device.type == "cuda":
+            device = f"{torch.cuda.get_device_name(self.device)} x{self.world}"
+        else:
+            device = f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} threads x{self.world}"
+        vals = [json.loads(line) for line in (self.out / "metrics.jsonl").read_text().splitlines()]
+        vals = [v for v in vals if "val_map" in v]
+        card = {"config": self.cfg.to_dict(), "train_config": asdict(self.tcfg),
+                "data": {k: data.get(k) for k in ("dataset", "preset", "seed", "splits", "root") if k in data},
+                "steps": self.step, "wall_time_s": round(wall_time, 1), "device": device,
+                "torch": torch.__version__, "command": " ".join(["pavenet", *sys.argv[1:]]),
+                "best_val_map": self.best_map, "last_val": vals[-1] if vals else None,
+                "learning_curve": [(v["step"], v["time"], v["val_map"]) for v in vals]}
+        path = self.out / "card.json"
+        path.write_text(json.dumps(card, indent=2))
+        return path
 
