@@ -15,6 +15,15 @@ from pavenet_lite.model.postprocess import keypoint_confidence, oks_nms_indices,
 from pavenet_lite.model.spatial_encoder import token_centres
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """On a 2-core box shared with other jobs, 2 OpenMP threads stall each other (10x slower); use 1."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # ---------------------------------------------------------------- config
 def test_presets_and_round_trip():
     for name in ("tiny", "small", "paper"):
@@ -186,3 +195,26 @@ def test_keypoint_confidence_and_oks_nms():
     poses = torch.stack([base, base + 0.5, base + 200.0])      # a near-duplicate and a far pose
     keep = oks_nms_indices(poses, torch.tensor([0.5, 0.9, 0.3]))
     assert keep.tolist() == [1, 2]
+
+
+def test_torchvision_weights_load_and_features_match():
+    """Runs only where torchvision is installed (not a project dependency): identical weights -> identical C3..C5."""
+    tv = pytest.importorskip("torchvision")
+    for depth in (18, 50):
+        torch.manual_seed(0)
+        reference = getattr(tv.models, f"resnet{depth}")(weights=None).eval()
+        state = reference.state_dict()
+        for k, v in state.items():                              # non-trivial BN statistics
+            if k.endswith("running_var"):
+                v.uniform_(0.5, 2.0)
+        ours = ResNet(depth, frozen_bn=True)
+        ours.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")})
+        x = torch.randn(1, 3, 64, 64)
+        with torch.no_grad():
+            y = reference.maxpool(reference.relu(reference.bn1(reference.conv1(x))))
+            c2 = reference.layer1(y)
+            c3 = reference.layer2(c2)
+            c4 = reference.layer3(c3)
+            c5 = reference.layer4(c4)
+            for got, want in zip(ours(x), (c3, c4, c5)):
+                torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
