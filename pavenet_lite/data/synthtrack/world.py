@@ -88,8 +88,9 @@ class World:
         geo = person_geometry(tr.body, tr.angles(t), (float(ground[0]), float(ground[1])), height)
         x_prev, s_prev = tr.ground(t - 1)
         velocity = ground - cam.to_image(np.array([x_prev, self.foot_y(s_prev)]), t - 1, size)  # image px / frame
-        lo = np.floor(geo["uv"].min(0) - 0.3 * height).clip(0, None).astype(int)
-        hi = np.ceil(geo["uv"].max(0) + 0.3 * height).astype(int).clip(None, size)
+        margin = 0.2 * height + np.abs(velocity)  # room for the limbs' width and the smear
+        lo = np.floor(geo["uv"].min(0) - margin).clip(0, None).astype(int)
+        hi = np.ceil(geo["uv"].max(0) + margin).astype(int).clip(None, size)
         if np.linalg.norm(velocity) > self.preset.motion_blur_px and (hi > lo).all():
             # Draw the person into a crop of the frame, then smear the crop along the motion.
             box = (lo[0] * ss, lo[1] * ss, hi[0] * ss, hi[1] * ss)
