@@ -211,21 +211,24 @@ def _flatten(groups: list[list[Person]], places: list[tuple[Video, int]], is_gt:
         video, t = places[frame[i]]
         raise EvaluationError(f"{_where(video, t, people[i])}: {message}")
 
-    for i, p in enumerate(people):
-        if np.shape(p.keypoints) != (NUM_PT18, 2) or np.shape(p.annotated) != (NUM_PT18,):
-            fail(i, f"'keypoints' must be [17, 2] and 'annotated' [17], got {np.shape(p.keypoints)} and "
-                    f"{np.shape(p.annotated)}")
-        if not is_gt and p.scores is not None and np.shape(p.scores) != (NUM_PT18,):
-            fail(i, f"'scores' must be [17], got {np.shape(p.scores)}")
-    xy = np.array([p.keypoints for p in people], dtype=np.float64).reshape(n, NUM_PT18, 2)[:, _PV]  # [n, J, 2]
-    has = np.array([p.annotated for p in people], dtype=bool).reshape(n, NUM_PT18)[:, _PV]  # [n, J]
+    def stack(values: list, shape: tuple[int, ...], dtype: type, name: str) -> np.ndarray:
+        """One value per person -> [n, *shape] with a single concatenate; names the first person of wrong shape."""
+        for i, v in enumerate(values):
+            if getattr(v, "shape", None) != shape and np.shape(v) != shape:
+                fail(i, f"field '{name}' must have shape {list(shape)}, got {list(np.shape(v))}")
+        if not values:
+            return np.zeros((0,) + shape, dtype=dtype)
+        return np.concatenate(values, axis=0, dtype=dtype, casting="unsafe").reshape((n,) + shape)
+
+    xy = stack([p.keypoints for p in people], (NUM_PT18, 2), np.float64, "keypoints")[:, _PV]  # [n, J, 2]
+    has = stack([p.annotated for p in people], (NUM_PT18,), bool, "annotated")[:, _PV]  # [n, J]
     bad = np.flatnonzero((~np.isfinite(xy).all(axis=-1) & has).any(axis=-1))
     if len(bad):
         fail(bad[0], "field 'keypoints' has NaN/inf coordinates for annotated joints")
     head, score = np.full(n, np.nan), np.full((n, J), MIN_SCORE)
     if is_gt:
-        boxes = np.array([_NO_BOX if p.head_box is None else p.head_box for p in people], dtype=np.float64)
-        head = HEAD_SIZE_FACTOR * np.linalg.norm(boxes.reshape(n, 4)[:, 2:] - boxes.reshape(n, 4)[:, :2], axis=1)
+        boxes = stack([_NO_BOX if p.head_box is None else p.head_box for p in people], (4,), np.float64, "head_box")
+        head = HEAD_SIZE_FACTOR * np.linalg.norm(boxes[:, 2:] - boxes[:, :2], axis=1)  # [n]
     else:
         unscored = [i for i, p in enumerate(people) if p.scores is None]
         if unscored:
@@ -233,8 +236,8 @@ def _flatten(groups: list[list[Person]], places: list[tuple[Video, int]], is_gt:
             warnings.warn(f"{_where(video, t, people[unscored[0]])} and {len(unscored) - 1} more predictions "
                           f"have no per-joint 'scores'; using poseval's fallback score {MIN_SCORE} (such joints "
                           f"all tie, so AP is not meaningful)", stacklevel=3)
-        score = np.array([_NO_SCORES if p.scores is None else p.scores for p in people],
-                         dtype=np.float64).reshape(n, NUM_PT18)[:, _PV]  # [n, J]
+        score = stack([_NO_SCORES if p.scores is None else p.scores for p in people], (NUM_PT18,), np.float64,
+                      "scores")[:, _PV]  # [n, J]
         bad = np.flatnonzero((~np.isfinite(score) & has).any(axis=-1))
         if len(bad):
             fail(bad[0], "field 'scores' has NaN/inf values")
