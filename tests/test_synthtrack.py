@@ -12,6 +12,7 @@ from PIL import Image
 from pavenet_lite.data.posetrack import read_video
 from pavenet_lite.data.posetrack_writer import video_to_pt18
 from pavenet_lite.data.synthtrack import PRESETS, generate_synthtrack, preset_with
+from pavenet_lite.data.synthtrack.generate import VERSION
 from pavenet_lite.data.synthtrack.skeleton import Angles, joints_3d, sample_body
 
 # Written out from the spec (§1), not imported, so the test checks the package's tables too.
@@ -52,7 +53,7 @@ def test_layout_and_naming(data):
             with Image.open(data / im["file_name"]) as img:
                 assert img.format == "JPEG" and img.size == (384, 216)
     manifest = json.loads((data / "synthtrack.json").read_text())
-    assert manifest["seed"] == 3 and manifest["preset"]["name"] == "mini" and manifest["version"] == 1
+    assert manifest["seed"] == 3 and manifest["preset"]["name"] == "mini" and manifest["version"] == VERSION
 
 
 def test_format_conformance(data):

@@ -68,7 +68,7 @@ def _valid(keypoints: np.ndarray, annotated: np.ndarray | None, scores: np.ndarr
 
 def draw_skeleton(ax, keypoints: np.ndarray, annotated: np.ndarray | None = None, scores: np.ndarray | None = None,
                   visible: np.ndarray | None = None, color=(1.0, 0.2, 0.2), threshold: float = 0.0,
-                  linewidth: float = 2.0, markersize: float = 16.0) -> tuple[LineCollection, Any]:
+                  linewidth: float = 1.5, markersize: float = 10.0) -> tuple[LineCollection, Any]:
     """Draw one skeleton on a matplotlib axes.
 
     keypoints: [K, 2] (model order) or [17, 2] (PT18 order) pixels. A joint is drawn when it is finite, annotated

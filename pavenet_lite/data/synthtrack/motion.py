@@ -91,8 +91,8 @@ def sample_track(rng: np.random.Generator, track_id: int, view_x: tuple[float, f
                  kinds: tuple[str, ...] = MOTIONS, enter_p: float = 0.35) -> Track:
     """A random person whose path lies around the visible world interval `view_x` = (x_min, x_max).
 
-    `height_at(s)` gives the body height in world px at depth s. Walkers start outside the view with probability
-    `enter_p` (so they walk in); everybody else starts inside.
+    `height_at(s)` gives the body height in world px at depth s. Walkers other than track 0 start just outside the
+    view with probability `enter_p` (so they walk in); everybody else starts inside.
     """
     p = np.array([_MOTION_P[MOTIONS.index(k)] for k in kinds])
     kind = str(rng.choice(kinds, p=p / p.sum()))
@@ -109,8 +109,8 @@ def sample_track(rng: np.random.Generator, track_id: int, view_x: tuple[float, f
         vx = direction * _SPEED[kind] * h0 * rng.uniform(0.8, 1.2)
         vs = float(rng.uniform(-0.012, 0.012))
         wobble = float(rng.uniform(0.0, 0.3)) * h0  # slow enough never to reverse the walking direction
-        if rng.random() < enter_p:
-            x0 = view_x[0] - 0.12 * h0 if direction > 0 else view_x[1] + 0.12 * h0
+        if track_id > 0 and rng.random() < enter_p:  # track 0 starts in view, so no video is empty
+            x0 = view_x[0] - 0.1 * h0 if direction > 0 else view_x[1] + 0.1 * h0
         # A stride is about 0.8 body heights per gait cycle, so the feet do not slide.
         omega = 2 * np.pi * abs(vx) / (0.8 * h0)
     elif kind == "crouch":
