@@ -43,7 +43,8 @@ def _prediction(rng: np.random.Generator, gt: Person, track_id: int) -> Person:
     err = rng.gamma(2.0, 0.15, size=NUM_PT18) * head_size  # per-joint error in px, ~30% beyond 0.5 headSize
     angle = rng.uniform(0, 2 * np.pi, size=NUM_PT18)
     kp = gt.keypoints + err[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    scores = np.clip(np.exp(-err / head_size) + rng.normal(0, 0.1, size=NUM_PT18), 0.01, 1.0)
+    # Confidence falls with the error, noisily; a logistic keeps scores continuous, so exact ties are rare.
+    scores = 1.0 / (1.0 + np.exp(6.0 * err / head_size - 2.0 + rng.normal(0, 1.0, size=NUM_PT18)))
     ann = np.ones(NUM_PT18, dtype=bool)
     ann[_EARS] = False
     return Person(keypoints=kp, annotated=ann, visible=ann.copy(), track_id=track_id, scores=scores,

@@ -17,9 +17,14 @@ Quirks of poseval reproduced on purpose (each checked against the official tool,
 * a joint with no detection at all has AP 0 (it counts in Total) while a joint with detections but no GT has AP NaN
   (excluded from Total; a table column containing it is NaN, as `numpy.mean` makes it in poseval);
 * a missing per-joint score becomes -9999 (with a warning), so all such joints tie;
-* ties in score: we sort with a *stable* sort on -score, so tied detections keep their emission order (videos in
-  file-name order, then frames, then predictions). poseval's `argsort()[::-1]` is not stable: its order among ties
-  is implementation-defined (and its video order is the file system's `glob` order). Only exact ties can differ.
+* ties in score: we rank with a *stable* sort on -score, so tied detections keep their emission order (videos in
+  file-name order, then frames, then predictions). poseval's `argsort()[::-1]` leaves ties implementation-defined:
+  numpy sorts short lists (<= 16) stably, so there poseval ranks ties in *reverse* emission order (measured: the
+  `test_score_ties_keep_emission_order` case gives 16.7 here, 33.3 in poseval), longer lists depend on numpy's sort
+  kernel, and poseval's video order is the file system's `glob` order. Only exact ties can differ.
+
+Where poseval crashes we go on or raise one clear `EvaluationError` instead: a GT person without any joint needs no
+head box (it can never match), and an ignore polygon with fewer than 3 vertices contains nothing.
 """
 from __future__ import annotations
 
@@ -95,7 +100,7 @@ def _nan_to_none(values: dict[str, float]) -> dict[str, float | None]:
 
 # ----------------------------------------------------------------------------------------------------------- inputs
 
-def _load(gt: str | Path | Sequence[Video], pred: str | Path | Sequence[Video]) -> list[tuple[Video, Video]]:
+def load_pairs(gt: str | Path | Sequence[Video], pred: str | Path | Sequence[Video]) -> list[tuple[Video, Video]]:
     """Pair every GT video with its prediction: same file basename (directories) or same `Video.name` (lists)."""
     if isinstance(gt, (str, Path)):
         from pavenet_lite.data.posetrack import read_video
@@ -132,12 +137,13 @@ def _load(gt: str | Path | Sequence[Video], pred: str | Path | Sequence[Video]) 
     return [(v, by_name[v.name]) for v in gt_videos]
 
 
-def _where(video: Video, t: int, person: Person | None = None) -> str:
+def location(video: Video, t: int, person: Person | None = None) -> str:
+    """`<file>: frame t ('<file_name>'), person track_id k`: where an error is, for messages."""
     who = "" if person is None else f", person track_id {person.track_id}"
     return f"{video.path or video.name}: frame {t} ({video.frames[t].file_name!r}){who}"
 
 
-def _check_pair(gt: Video, pred: Video) -> None:
+def check_pair(gt: Video, pred: Video) -> None:
     """poseval's load-time checks: equal frame counts, track ids < 10000, unique predicted track ids per frame."""
     if len(gt.frames) != len(pred.frames):
         raise EvaluationError(
@@ -148,10 +154,10 @@ def _check_pair(gt: Video, pred: Video) -> None:
         for t, frame in enumerate(video.frames):
             ids = [int(p.track_id) for p in frame.people]
             if any(k >= MAX_TRACK_ID for k in ids):
-                raise EvaluationError(f"{_where(video, t)}: {kind} field 'track_id' must be < {MAX_TRACK_ID}, "
+                raise EvaluationError(f"{location(video, t)}: {kind} field 'track_id' must be < {MAX_TRACK_ID}, "
                                       f"got {ids}")
             if kind == "prediction" and len(set(ids)) != len(ids):
-                raise EvaluationError(f"{_where(video, t)}: field 'track_id' must be unique within a frame "
+                raise EvaluationError(f"{location(video, t)}: field 'track_id' must be unique within a frame "
                                       f"(poseval rejects the file), got {ids}")
 
 
@@ -209,7 +215,7 @@ def _flatten(groups: list[list[Person]], places: list[tuple[Video, int]], is_gt:
 
     def fail(i: int, message: str) -> None:
         video, t = places[frame[i]]
-        raise EvaluationError(f"{_where(video, t, people[i])}: {message}")
+        raise EvaluationError(f"{location(video, t, people[i])}: {message}")
 
     def stack(values: list, shape: tuple[int, ...], dtype: type, name: str) -> np.ndarray:
         """One value per person -> [n, *shape] with a single concatenate; names the first person of wrong shape."""
@@ -233,7 +239,7 @@ def _flatten(groups: list[list[Person]], places: list[tuple[Video, int]], is_gt:
         unscored = [i for i, p in enumerate(people) if p.scores is None]
         if unscored:
             video, t = places[frame[unscored[0]]]
-            warnings.warn(f"{_where(video, t, people[unscored[0]])} and {len(unscored) - 1} more predictions "
+            warnings.warn(f"{location(video, t, people[unscored[0]])} and {len(unscored) - 1} more predictions "
                           f"have no per-joint 'scores'; using poseval's fallback score {MIN_SCORE} (such joints "
                           f"all tie, so AP is not meaningful)", stacklevel=3)
         score = stack([_NO_SCORES if p.scores is None else p.scores for p in people], (NUM_PT18,), np.float64,
@@ -332,10 +338,10 @@ def evaluate_posetrack(gt: str | Path | Sequence[Video], pred: str | Path | Sequ
     predicted track ids in a frame, track ids >= 10000, NaN coordinates or scores, or a GT person with joints but
     no head box in a frame with predictions.
     """
-    pairs = _load(gt, pred)
+    pairs = load_pairs(gt, pred)
     gt_places, pred_places, gt_groups, pred_groups, regions = [], [], [], [], []
     for g, p in pairs:
-        _check_pair(g, p)
+        check_pair(g, p)
         for t, f in enumerate(g.frames):
             if f.people:  # frame selection: >= 1 GT person entry (is_labeled is not read)
                 gt_places.append((g, t))
@@ -355,7 +361,7 @@ def evaluate_posetrack(gt: str | Path | Sequence[Video], pred: str | Path | Sequ
     bad = np.flatnonzero(np.isnan(gt_people.head) & gt_people.has.any(axis=1) & framed[gt_people.frame])
     if len(bad):
         video, t = gt_places[gt_people.frame[bad[0]]]
-        raise EvaluationError(f"{_where(video, t, gt_groups[gt_people.frame[bad[0]]][gt_people.slot[bad[0]]])}: "
+        raise EvaluationError(f"{location(video, t, gt_groups[gt_people.frame[bad[0]]][gt_people.slot[bad[0]]])}: "
                               f"GT field 'head_box' ('bbox_head') is missing or NaN; PCKh needs it")
 
     scores, labels, keys = [[] for _ in range(J)], [[] for _ in range(J)], [[] for _ in range(J)]
