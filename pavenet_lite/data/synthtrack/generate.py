@@ -170,6 +170,8 @@ def generate_synthtrack(out_dir: str | Path, preset: str | SynthTrackPreset = "m
     `preset` is a name of `PRESETS` or a `SynthTrackPreset`. `workers` processes render videos in parallel (None:
     one per CPU core; 1: no subprocesses). If `out_dir/synthtrack.json` already records the same preset, seed and
     version, nothing is regenerated (the manifest is written last, so its presence means a complete data set).
+    Worker processes are started with "spawn" (safe next to threads, same on every OS): a script that calls this
+    with workers > 1 at import time needs the usual `if __name__ == "__main__":` guard.
     """
     if isinstance(preset, str):
         if preset not in PRESETS:

@@ -1,13 +1,14 @@
 """SynthTrack motions: walking, running, waving, turning and crouching, on smooth ground trajectories that cross.
 
 A `Track` is one person over a whole video: body, motion kind and a ground trajectory (x in world pixels, depth s in
-[0, 1], 0 = far, 1 = near). `Track.at(t)` gives the ground point and the joint angles at frame t (t may be
-fractional: motion blur renders sub-frame times). Walkers and runners may start outside the view and walk in, or walk
-out; their body faces the direction they move, so left and right swap naturally when they cross the image.
+[0, 1], 0 = far, 1 = near). `Track.ground(t)` and `Track.angles(t)` give the ground point and the joint angles at
+frame t, smooth in t. Walkers and runners may start outside the view and walk in, or walk out; their body faces the
+direction they move, so left and right swap in the image with the walking direction.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -87,8 +88,9 @@ class Track:
         return Angles(shoulder=(arms, -arms), yaw=yaw)  # "turn": standing, turning back and forth
 
 
-def sample_track(rng: np.random.Generator, track_id: int, view_x: tuple[float, float], height_at: callable,
-                 kinds: tuple[str, ...] = MOTIONS, enter_p: float = 0.35) -> Track:
+def sample_track(rng: np.random.Generator, track_id: int, view_x: tuple[float, float],
+                 height_at: Callable[[float], float], kinds: tuple[str, ...] = MOTIONS,
+                 enter_p: float = 0.35) -> Track:
     """A random person whose path lies around the visible world interval `view_x` = (x_min, x_max).
 
     `height_at(s)` gives the body height in world px at depth s. Walkers other than track 0 start just outside the

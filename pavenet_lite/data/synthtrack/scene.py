@@ -8,6 +8,7 @@ the resolution and resampled per frame, which keeps every frame a few PIL calls.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter
@@ -140,8 +141,8 @@ class Occluder:
         return [(body, self.colour), (band, self.stripe)]
 
 
-def sample_occluder(rng: np.random.Generator, index: int, view_x: tuple[float, float], height_at, n_frames: int
-                    ) -> Occluder:
+def sample_occluder(rng: np.random.Generator, index: int, view_x: tuple[float, float],
+                    height_at: Callable[[float], float], n_frames: int) -> Occluder:
     """An occluder that crosses the view during the video (it enters from one side and leaves by the other)."""
     s = float(rng.uniform(0.2, 1.0))
     h = height_at(s) * rng.uniform(0.45, 0.9)
@@ -187,7 +188,7 @@ def degrade(img: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def draw_ignore_crowd(canvas: Canvas, rng: np.random.Generator, centre: np.ndarray, size: float,
-                      draw_figure) -> np.ndarray:
+                      draw_figure: Callable[[Canvas, np.ndarray, float], None]) -> np.ndarray:
     """A far-away group of small unannotated figures; returns its enclosing polygon [4, 2] in world px.
 
     `draw_figure(canvas, foot_xy, height)` draws one small person. PoseTrack marks such groups as ignore regions.

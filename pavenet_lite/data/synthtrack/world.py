@@ -7,6 +7,7 @@ says who is on top at each joint.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PIL import Image
@@ -15,6 +16,9 @@ from pavenet_lite.data.synthtrack import scene
 from pavenet_lite.data.synthtrack.motion import Track, sample_track
 from pavenet_lite.data.synthtrack.render import Canvas, Look, draw_person, person_geometry, sample_look
 from pavenet_lite.data.synthtrack.skeleton import Angles, sample_body
+
+if TYPE_CHECKING:  # generate.py imports this module
+    from pavenet_lite.data.synthtrack.generate import SynthTrackPreset
 
 _EARS = [3, 4]
 
@@ -32,7 +36,7 @@ class RenderedFrame:
     outlines: np.ndarray
 
 
-def _small_figure(rng: np.random.Generator, ss: int):
+def _small_figure(rng: np.random.Generator, ss: int) -> Callable[[Canvas, np.ndarray, float], None]:
     """A function drawing a standing unannotated figure (the distant crowd of an ignore region)."""
     def draw(canvas: Canvas, foot: np.ndarray, height: float) -> None:
         body = sample_body(rng)
@@ -43,9 +47,9 @@ def _small_figure(rng: np.random.Generator, ss: int):
 
 
 class World:
-    """The world of one video (see module doc). `preset` is a `SynthTrackPreset`; all randomness comes from `rng`."""
+    """The world of one video (see module doc); all randomness comes from `rng`."""
 
-    def __init__(self, preset, n_people: int, rng: np.random.Generator) -> None:
+    def __init__(self, preset: SynthTrackPreset, n_people: int, rng: np.random.Generator) -> None:
         p = preset
         self.preset, self.ss, self.size = p, p.supersample, (p.width, p.height)
         self.world = (int(round(p.width * (1 + 2 * scene.MARGIN))), int(round(p.height * (1 + 2 * scene.MARGIN))))
@@ -80,7 +84,9 @@ class World:
         poly = self.camera.to_image(self.ignore, t, self.size)
         return poly if poly[:, 0].max() > 0 and poly[:, 0].min() < self.size[0] else None
 
-    def _draw_track(self, canvas: Canvas, image: Image.Image, labels: Image.Image, k: int, t: int) -> tuple:
+    def _draw_track(self, canvas: Canvas, image: Image.Image, labels: Image.Image, k: int,
+                    t: int) -> tuple[dict, np.ndarray]:
+        """Draw track k at frame t (motion-blurred when fast); returns its geometry and outline box."""
         tr, cam, size, ss = self.tracks[k], self.camera, self.size, self.ss
         x, s = tr.ground(t)
         ground = cam.to_image(np.array([x, self.foot_y(s)]), t, size)
