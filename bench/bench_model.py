@@ -2,7 +2,7 @@
 
     python bench/bench_model.py                      # CPU, 2 threads: tiny fwd / fwd+bwd for F = 1, 3, 5 at 192 px,
                                                      # and the deformable kernel vs a per-level, per-frame loop
-    python bench/bench_model.py --device cuda        # GPU: small and paper forward at 800 px with AMP (bf16)
+    python bench/bench_model.py --device cuda        # GPU: small and paper fwd, fwd+bwd at 800 px, AMP (bf16)
 
 Peak memory on CPU is the growth of the process's peak RSS during the measured runs, each configuration in a fresh
 process (`ru_maxrss` only ever grows); on GPU it is `torch.cuda.max_memory_allocated`.
@@ -72,7 +72,7 @@ def loop_sample(value: torch.Tensor, shapes: list[tuple[int, int]], locations: t
     """The same maths as `deformable_sample`, written straightforwardly: one grid_sample per level and frame."""
     B, Fr, _, M, D = value.shape
     Q, P = locations.shape[1], locations.shape[5]
-    out = torch.zeros(B * M, D, Q, dtype=value.dtype)
+    out = torch.zeros(B * M, D, Q, dtype=value.dtype, device=value.device)
     start = 0
     for lvl, (h, w) in enumerate(shapes):
         for f in range(Fr):
@@ -85,22 +85,25 @@ def loop_sample(value: torch.Tensor, shapes: list[tuple[int, int]], locations: t
     return out.view(B, M, D, Q).permute(0, 3, 1, 2).reshape(B, Q, M * D)
 
 
-def kernel_rows(threads: int, repeats: int) -> list[str]:
-    torch.set_num_threads(threads)
+def kernel_rows(repeats: int, device: str = "cpu") -> list[str]:
     g = torch.Generator().manual_seed(0)
-    shapes = [(24, 24), (12, 12), (6, 6)]                        # tiny preset at 192 px
+    if device == "cpu":   # tiny preset at 192 px: (name, Q, M, D, P)
+        shapes, cases = [(24, 24), (12, 12), (6, 6)], [("pose decoder", 30, 4, 16, 15), ("joint decoder", 150, 4, 16, 4)]
+    else:                 # paper preset at 800 px
+        shapes = [(100, 100), (50, 50), (25, 25), (13, 13)]
+        cases = [("pose decoder", 300, 8, 32, 15), ("joint decoder", 300, 8, 32, 4)]
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     N = sum(h * w for h, w in shapes)
     rows = []
-    cases = [("pose decoder", 30, 4, 16, 15), ("joint decoder", 150, 4, 16, 4)]   # (name, Q, M, D, P)
     for name, Q, M, D, P in cases:
         for Fr in (1, 3, 5):
-            value = torch.randn(1, Fr, N, M, D, generator=g)
-            loc = torch.rand(1, Q, M, Fr, len(shapes), P, 2, generator=g)
-            wts = torch.rand(1, Q, M, Fr, len(shapes), P, generator=g)
+            value = torch.randn(1, Fr, N, M, D, generator=g).to(device)
+            loc = torch.rand(1, Q, M, Fr, len(shapes), P, 2, generator=g).to(device)
+            wts = torch.rand(1, Q, M, Fr, len(shapes), P, generator=g).to(device)
             err = (deformable_sample(value, shapes, loc, wts) - loop_sample(value, shapes, loc, wts)).abs().max()
             assert err < 1e-4, f"kernel and loop disagree by {err}"
-            t_kernel = _timed(lambda: deformable_sample(value, shapes, loc, wts), repeats)
-            t_loop = _timed(lambda: loop_sample(value, shapes, loc, wts), repeats)
+            t_kernel = _timed(lambda: deformable_sample(value, shapes, loc, wts), repeats, sync)
+            t_loop = _timed(lambda: loop_sample(value, shapes, loc, wts), repeats, sync)
             rows.append(f"| {name} (Q={Q}, M={M}, L={len(shapes)}, P={P}) | {Fr} | {t_kernel:.2f} | {t_loop:.2f} | "
                         f"{t_loop / t_kernel:.2f} |")
     return rows
@@ -120,29 +123,47 @@ def cpu_report(threads: int, size: int, repeats: int) -> None:
     print(f"\n### deformable sampling kernel vs per-level, per-frame loop (CPU, {threads} threads, ms)\n")
     print("| shape | F | kernel | loop | loop / kernel |")
     print("|---|---|---|---|---|")
-    print("\n".join(kernel_rows(threads, repeats * 5)))
+    torch.set_num_threads(threads)
+    print("\n".join(kernel_rows(repeats * 5)))
 
 
 def gpu_report(size: int, repeats: int, dtype: torch.dtype) -> None:
-    print(f"### forward on {torch.cuda.get_device_name()} ({size} x {size} px, B = 1, autocast {dtype}, "
+    print(f"### small / paper presets on {torch.cuda.get_device_name()} ({size} x {size} px, B = 1, autocast {dtype}, "
           f"median of {repeats})\n")
-    print("| preset | F | forward ms | peak GiB |")
-    print("|---|---|---|---|")
+    print("| preset | F | forward ms | forward peak GiB | fwd+bwd ms | fwd+bwd peak GiB |")
+    print("|---|---|---|---|---|---|")
     for name in ("small", "paper"):
         for Fr in (1, 3, 5):
             torch.manual_seed(0)
-            model = build_model(get_config(name, num_frames=Fr)).cuda().eval()
+            model = build_model(get_config(name, num_frames=Fr)).cuda()
             clips = torch.randn(1, Fr, 3, size, size, device="cuda")
             masks = torch.zeros(1, size, size, dtype=torch.bool, device="cuda")
 
-            def step() -> None:
+            def forward() -> None:
+                model.eval()
                 with torch.no_grad(), torch.autocast("cuda", dtype=dtype):
                     model(clips, masks)
 
-            torch.cuda.reset_peak_memory_stats()
-            ms = _timed(step, repeats, torch.cuda.synchronize)
-            print(f"| {name} | {Fr} | {ms:.1f} | {torch.cuda.max_memory_allocated() / 2**30:.2f} |")
+            def train_step() -> None:
+                model.train()
+                with torch.autocast("cuda", dtype=dtype):
+                    out = model(clips, masks)
+                    loss = out["pred_keypoints"].float().sum() + out["pred_logits"].float().sum()
+                    loss = loss + out["refine_outputs"][-1]["pred_keypoints"].float().sum()
+                loss.backward()
+                model.zero_grad(set_to_none=True)
+
+            cells = []
+            for fn in (forward, train_step):
+                torch.cuda.reset_peak_memory_stats()
+                cells.append(f"{_timed(fn, repeats, torch.cuda.synchronize):.1f} | "
+                             f"{torch.cuda.max_memory_allocated() / 2**30:.2f}")
+            print(f"| {name} | {Fr} | {cells[0]} | {cells[1]} |")
             del model
+    print("\n### deformable sampling kernel vs per-level, per-frame loop (GPU, float32, ms)\n")
+    print("| shape | F | kernel | loop | loop / kernel |")
+    print("|---|---|---|---|---|")
+    print("\n".join(kernel_rows(repeats * 5, "cuda")))
 
 
 def main() -> None:
