@@ -6,7 +6,7 @@ import pytest
 
 from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.evaluation.oks_ap import evaluate_oks_ap
-from pavenet_lite.evaluation.posetrack_map import EvaluationError
+from pavenet_lite.evaluation.pairing import EvaluationError
 from pavenet_lite.evaluation.writer import write_predictions
 from pavenet_lite.joints import NUM_PT18, PT18_OKS_SIGMAS
 

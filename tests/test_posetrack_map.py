@@ -16,7 +16,8 @@ import pytest
 from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.evaluation import posetrack_map
 from pavenet_lite.evaluation.posetrack_map import (
-    EvaluationError, evaluate_posetrack, points_in_polygon, voc_ap)
+    EvaluationError, evaluate_posetrack, voc_ap)
+from pavenet_lite.evaluation.ignore_regions import points_in_polygon
 from pavenet_lite.joints import NUM_PT18, POSEVAL_NAMES, POSEVAL_TO_PT18, PT18_NAMES
 
 EARS = (PT18_NAMES.index("left_ear"), PT18_NAMES.index("right_ear"))

@@ -31,7 +31,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from pavenet_lite.data.annotations import Person, Video
-from pavenet_lite.evaluation.posetrack_map import EvaluationError, check_pair, load_pairs, location
+from pavenet_lite.evaluation.pairing import EvaluationError, check_pair, load_pairs, location
 from pavenet_lite.joints import NUM_PT18, PT18_NAMES, PT18_OKS_SIGMAS
 
 AREAS = ("bbox", "kpt")

@@ -38,21 +38,18 @@ from typing import Sequence
 import numpy as np
 
 from pavenet_lite.data.annotations import Person, Video
+from pavenet_lite.evaluation.ignore_regions import points_in_polygon
+from pavenet_lite.evaluation.pairing import EvaluationError, check_pair, load_pairs, location
 from pavenet_lite.joints import NUM_PT18, PT18_NAMES, POSEVAL_TO_PT18, TABLE_COLUMNS
 
 PCKH_THRESHOLD = 0.5  # inclusive: d <= 0.5 is a hit
 HEAD_SIZE_FACTOR = 0.6  # headSize = 0.6 x head-box diagonal
 MIN_SCORE = -9999.0  # poseval's fallback for a missing per-joint score
-MAX_TRACK_ID = 10000  # poseval asserts track_id < 10000 (it offsets ids by video index x 10000)
 _PV = list(POSEVAL_TO_PT18)  # PT18 index of each poseval joint id
 J = len(_PV)  # 15 evaluated joints
 _CHUNK_ELEMENTS = 4_000_000  # cap on the [Fc, P, G, J] distance tensor of one chunk of frames
 _NO_BOX = np.full(4, np.nan)
 _NO_SCORES = np.full(NUM_PT18, MIN_SCORE)
-
-
-class EvaluationError(ValueError):
-    """Input the evaluator cannot score faithfully; the message names the file/video, the frame and the field."""
 
 
 @dataclass
@@ -96,93 +93,6 @@ class PoseTrackAP:
 
 def _nan_to_none(values: dict[str, float]) -> dict[str, float | None]:
     return {k: (None if math.isnan(v) else float(v)) for k, v in values.items()}
-
-
-# ----------------------------------------------------------------------------------------------------------- inputs
-
-def load_pairs(gt: str | Path | Sequence[Video], pred: str | Path | Sequence[Video]) -> list[tuple[Video, Video]]:
-    """Pair every GT video with its prediction: same file basename (directories) or same `Video.name` (lists)."""
-    if isinstance(gt, (str, Path)):
-        from pavenet_lite.data.posetrack import read_video
-
-        gt_dir = Path(gt)
-        if not gt_dir.is_dir():
-            raise EvaluationError(f"{gt_dir}: expected a directory of ground-truth JSON files (one per video)")
-        gt_paths = sorted(gt_dir.glob("*.json"))
-        if not gt_paths:
-            raise EvaluationError(f"{gt_dir}: no *.json ground-truth files found")
-        gt_videos = [read_video(p, kind="gt") for p in gt_paths]
-    else:
-        gt_videos = list(gt)
-    if isinstance(pred, (str, Path)):
-        from pavenet_lite.data.posetrack import read_video
-
-        pred_dir = Path(pred)
-        if not pred_dir.is_dir():
-            raise EvaluationError(f"{pred_dir}: expected a directory of prediction JSON files (one per GT file)")
-        pairs = []
-        for v in gt_videos:
-            path = pred_dir / (Path(v.path).name if v.path else f"{v.name}.json")
-            if not path.is_file():
-                raise EvaluationError(
-                    f"{path}: prediction file missing; expected one prediction file per GT file, same name "
-                    f"(GT {v.path or v.name})")
-            pairs.append((v, read_video(path, kind="pred")))
-        return pairs
-    by_name = {v.name: v for v in pred}
-    missing = [v.name for v in gt_videos if v.name not in by_name]
-    if missing:
-        raise EvaluationError(f"predictions: no prediction video for GT video(s) {missing[:5]}"
-                              f"{' ...' if len(missing) > 5 else ''}; expected one per GT video, same name")
-    return [(v, by_name[v.name]) for v in gt_videos]
-
-
-def location(video: Video, t: int, person: Person | None = None) -> str:
-    """`<file>: frame t ('<file_name>'), person track_id k`: where an error is, for messages."""
-    who = "" if person is None else f", person track_id {person.track_id}"
-    return f"{video.path or video.name}: frame {t} ({video.frames[t].file_name!r}){who}"
-
-
-def check_pair(gt: Video, pred: Video) -> None:
-    """poseval's load-time checks: equal frame counts, track ids < 10000, unique predicted track ids per frame."""
-    if len(gt.frames) != len(pred.frames):
-        raise EvaluationError(
-            f"{pred.path or pred.name}: # prediction frames {len(pred.frames)} != # GT frames {len(gt.frames)} "
-            f"of {gt.path or gt.name}; a prediction file must list every GT frame (unlabelled ones too), "
-            f"in GT order")
-    for video, kind in ((gt, "GT"), (pred, "prediction")):
-        for t, frame in enumerate(video.frames):
-            ids = [int(p.track_id) for p in frame.people]
-            if any(k >= MAX_TRACK_ID for k in ids):
-                raise EvaluationError(f"{location(video, t)}: {kind} field 'track_id' must be < {MAX_TRACK_ID}, "
-                                      f"got {ids}")
-            if kind == "prediction" and len(set(ids)) != len(ids):
-                raise EvaluationError(f"{location(video, t)}: field 'track_id' must be unique within a frame "
-                                      f"(poseval rejects the file), got {ids}")
-
-
-def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Strict point-in-polygon test with shapely's `Polygon.contains` semantics: boundary points are NOT inside.
-
-    points: [n, 2] (x, y); polygon: [V, 2] vertices of a simple ring (closing vertex optional). Returns [n] bool.
-    Even-odd ray casting for the interior, then every point lying on an edge is excluded. A polygon with fewer than
-    3 vertices has no interior (poseval/shapely would reject it; we let it contain nothing).
-    """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
-    if len(poly) < 3:
-        return np.zeros(len(pts), dtype=bool)
-    a, b = poly[None, :, :], np.roll(poly, -1, axis=0)[None, :, :]  # edges a -> b, [1, V, 2]
-    px, py = pts[:, None, 0], pts[:, None, 1]  # [n, 1]
-    ax, ay, bx, by = a[..., 0], a[..., 1], b[..., 0], b[..., 1]
-    straddles = (ay > py) != (by > py)  # [n, V]; half-open rule, so horizontal edges never count
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = ax + (py - ay) * (bx - ax) / (by - ay)
-    inside = (straddles & (px < x_cross)).sum(axis=1) % 2 == 1
-    on_edge = (((bx - ax) * (py - ay) - (by - ay) * (px - ax)) == 0) \
-        & (np.minimum(ax, bx) <= px) & (px <= np.maximum(ax, bx)) \
-        & (np.minimum(ay, by) <= py) & (py <= np.maximum(ay, by))
-    return inside & ~on_edge.any(axis=1)
 
 
 # ------------------------------------------------------------------------------------------- flattened people
