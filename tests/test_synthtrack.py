@@ -13,6 +13,7 @@ from pavenet_lite.data.posetrack import read_video
 from pavenet_lite.data.posetrack_writer import video_to_pt18
 from pavenet_lite.data.synthtrack import PRESETS, generate_synthtrack, preset_with
 from pavenet_lite.data.synthtrack.generate import VERSION
+from pavenet_lite.data.synthtrack.motion import sample_track
 from pavenet_lite.data.synthtrack.skeleton import Angles, joints_3d, sample_body
 
 # Written out from the spec (§1), not imported, so the test checks the package's tables too.
@@ -156,3 +157,26 @@ def test_skeleton_lengths_ground_and_facing():
     # Facing the camera, a person's left shoulder appears on the image right (+x); turned around, on the left.
     assert front[5, 0] > front[6, 0] and back[5, 0] < back[6, 0]
     assert front[0, 2] > front[1, 2]  # the nose points at the camera
+
+
+def test_crowd_videos_have_exactly_n_people(tmp_path):
+    # The runtime-vs-people benchmark relies on every labelled frame showing exactly N annotated people.
+    preset = preset_with("crowd", n_train=0, val_people=(1, 30), frames=5)
+    root = generate_synthtrack(tmp_path, preset, seed=0, progress=False, workers=1)
+    for path, n in zip(_ann_files(root), (1, 30)):
+        d = json.loads(path.read_text())
+        labelled = [im["id"] for im in d["images"] if im["is_labeled"]]
+        per_frame = [sum(a["image_id"] == i for a in d["annotations"]) for i in labelled]
+        assert per_frame == [n] * len(labelled)
+
+
+def test_walkers_enter_from_outside_the_view():
+    rng = np.random.default_rng(0)
+    view = (100.0, 484.0)
+    tracks = [sample_track(rng, k, view, lambda s: 100.0, kinds=("walk",), enter_p=1.0) for k in range(20)]
+    assert view[0] < tracks[0].x0 < view[1]  # track 0 always starts in view: no video is empty
+    for tr in tracks[1:]:
+        x_start, x_late = tr.ground(0)[0], tr.ground(30)[0]
+        outside_left, outside_right = x_start < view[0], x_start > view[1]
+        assert outside_left or outside_right
+        assert (x_late > x_start) == outside_left  # ... and walks towards the view

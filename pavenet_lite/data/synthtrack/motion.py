@@ -98,6 +98,7 @@ def sample_track(rng: np.random.Generator, track_id: int, view_x: tuple[float, f
     """
     p = np.array([_MOTION_P[MOTIONS.index(k)] for k in kinds])
     kind = str(rng.choice(kinds, p=p / p.sum()))
+    phase = float(rng.uniform(0, 2 * np.pi))
     body = sample_body(rng)
     s0 = float(rng.uniform(0.0, 1.0))
     size = float(rng.uniform(0.88, 1.12))
@@ -112,7 +113,8 @@ def sample_track(rng: np.random.Generator, track_id: int, view_x: tuple[float, f
         vs = float(rng.uniform(-0.012, 0.012))
         wobble = float(rng.uniform(0.0, 0.3)) * h0  # slow enough never to reverse the walking direction
         if track_id > 0 and rng.random() < enter_p:  # track 0 starts in view, so no video is empty
-            x0 = view_x[0] - 0.1 * h0 if direction > 0 else view_x[1] + 0.1 * h0
+            edge = view_x[0] if direction > 0 else view_x[1]
+            x0 = edge - direction * 0.1 * h0 - wobble * np.sin(phase)  # ground(0) just outside the view
         # A stride is about 0.8 body heights per gait cycle, so the feet do not slide.
         omega = 2 * np.pi * abs(vx) / (0.8 * h0)
     elif kind == "crouch":
@@ -120,7 +122,7 @@ def sample_track(rng: np.random.Generator, track_id: int, view_x: tuple[float, f
     else:
         omega = float(rng.uniform(0.25, 0.45))
         vx = float(rng.uniform(-0.004, 0.004)) * h0
-    return Track(track_id=track_id, body=body, kind=kind, phase=float(rng.uniform(0, 2 * np.pi)), omega=omega,
+    return Track(track_id=track_id, body=body, kind=kind, phase=phase, omega=omega,
                  x0=x0, s0=s0, vx=vx, vs=vs, wobble=wobble, wobble_omega=float(rng.uniform(0.02, 0.06)),
                  yaw0=float(rng.uniform(-np.pi, np.pi)) if kind != "wave" else float(rng.uniform(-0.7, 0.7)),
                  arm=int(rng.integers(2)), size=size, height0=h0)
