@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw
 from pavenet_lite.data.synthtrack import skeleton as sk
 from pavenet_lite.data.synthtrack.skeleton import Angles, Body
 
-# (joint a, joint b, radius field of Body, material) for every limb capsule, material "shirt" / "pants" / "skin".
+# (joint a, joint b, radius field of Body, material) for every limb capsule. "sleeve" / "leg" are shirt / pants
+# for long sleeves / long trousers and bare skin otherwise.
 _LIMBS = (
     (sk.L_SHOULDER, sk.L_ELBOW, "r_upper_arm", "shirt"), (sk.L_ELBOW, sk.L_WRIST, "r_forearm", "sleeve"),
     (sk.R_SHOULDER, sk.R_ELBOW, "r_upper_arm", "shirt"), (sk.R_ELBOW, sk.R_WRIST, "r_forearm", "sleeve"),
@@ -100,12 +101,13 @@ class Canvas:
     frame can be drawn into (motion blur) while the labels still go to the full frame.
     """
 
-    def __init__(self, image: Image.Image, labels: Image.Image, ss: int, offset: tuple[float, float] = (0, 0)):
-        self.image, self.labels, self.ss, self.offset = image, labels, ss, np.asarray(offset, dtype=np.float64)
+    def __init__(self, image: Image.Image, labels: Image.Image | None, ss: int,
+                 offset: tuple[float, float] | np.ndarray = (0, 0)) -> None:
+        self.image, self.ss, self.offset = image, ss, np.asarray(offset, dtype=np.float64)
         self.draw = ImageDraw.Draw(image)
         self.draw_labels = ImageDraw.Draw(labels) if labels is not None else None
 
-    def polygon(self, pts: np.ndarray, fill, label: int | None,
+    def polygon(self, pts: np.ndarray, fill: tuple[int, int, int], label: int | None,
                 texture: Image.Image | None = None, anchor: np.ndarray | None = None, tile: int = 1) -> None:
         """Fill a polygon (label-resolution coordinates) with a colour, or with a `tile`-periodic `texture` that is
         anchored at the label-resolution point `anchor`."""
@@ -144,7 +146,7 @@ def person_geometry(body: Body, ang: Angles, ground: tuple[float, float], height
     eyes = [centre + 0.8 * fwd2 + 0.12 * half_h * up2 + side * 0.38 * half_w * np.array([left[0], -left[1]])
             for side in (1.0, -1.0)]
     return {"uv": uv, "depth": j3d[:, 2], "hair": hair, "face": face, "facing": float(fwd[2]), "eyes": eyes,
-            "head_box": np.concatenate([outline.min(0), outline.max(0)]), "j3d": j3d}
+            "head_box": np.concatenate([outline.min(0), outline.max(0)])}
 
 
 def draw_person(canvas: Canvas, geo: dict, body: Body, look: Look, height: float, label: int | None) -> np.ndarray:

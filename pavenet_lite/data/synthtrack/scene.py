@@ -31,6 +31,7 @@ class Camera:
     phase: float
 
     def at(self, t: float) -> tuple[float, float, float]:
+        """(cx, cy, zoom) at frame t."""
         a = self.omega * t + self.phase
         cx = self.cx + self.pan[0] * np.sin(a)
         cy = self.cy + self.pan[1] * np.sin(0.7 * a + 1.0)
