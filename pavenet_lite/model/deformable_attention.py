@@ -32,23 +32,22 @@ def deformable_sample(value: torch.Tensor, shapes: list[tuple[int, int]], locati
     Returns `[B, Q, M * D]` in the dtype of `value`. Runs in float32 whatever the autocast state, so bf16/fp16
     training cannot lose the sub-pixel part of the locations.
     """
-    B, Fr, _, M, D = value.shape
-    Q, P = locations.shape[1], locations.shape[5]
+    B, Fr, N, M, D = value.shape
+    Q, L, P = locations.shape[1], locations.shape[4], locations.shape[5]
     out_dtype = value.dtype
     with torch.autocast(device_type=value.device.type, enabled=False):
-        value, locations, weights = value.float(), locations.float(), weights.float()
-        grids = 2.0 * locations - 1.0  # grid_sample wants [-1, 1]
-        out = value.new_zeros(B, M, D, Q)
+        # one layout change per tensor, heads and frames folded into grid_sample's batch: [B*M*F, ...]
+        v = value.float().permute(0, 3, 1, 4, 2).reshape(B * M * Fr, D, N)
+        grids = (2.0 * locations.float() - 1.0).permute(0, 2, 3, 4, 1, 5, 6).reshape(B * M * Fr, L, Q, P, 2)
+        a = weights.float().permute(0, 2, 3, 4, 1, 5).reshape(B * M * Fr, L, 1, Q, P)
+        out = v.new_zeros(B * M * Fr, D, Q)
         start = 0
         for lvl, (h, w) in enumerate(shapes):
-            v = value[:, :, start:start + h * w]                            # [B, F, HW, M, D]
-            v = v.permute(0, 3, 1, 4, 2).reshape(B * M * Fr, D, h, w)       # frames and heads batched
-            g = grids[:, :, :, :, lvl].permute(0, 2, 3, 1, 4, 5)            # [B, M, F, Q, P, 2]
-            s = F.grid_sample(v, g.reshape(B * M * Fr, Q, P, 2), mode="bilinear",
-                              padding_mode="zeros", align_corners=False)    # [B*M*F, D, Q, P]
-            a = weights[:, :, :, :, lvl].permute(0, 2, 3, 1, 4)             # [B, M, F, Q, P]
-            out = out + torch.einsum("bmfdqp,bmfqp->bmdq", s.view(B, M, Fr, D, Q, P), a)
+            s = F.grid_sample(v[:, :, start:start + h * w].view(B * M * Fr, D, h, w), grids[:, lvl],
+                              mode="bilinear", padding_mode="zeros", align_corners=False)   # [B*M*F, D, Q, P]
+            out = out + (s * a[:, lvl]).sum(-1)
             start += h * w
+    out = out.view(B, M, Fr, D, Q).sum(2)                                                    # [B, M, D, Q]
     return out.permute(0, 3, 1, 2).reshape(B, Q, M * D).to(out_dtype)
 
 
