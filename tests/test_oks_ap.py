@@ -104,3 +104,9 @@ def test_directories_give_the_same_numbers(tmp_path):
     write_video(gts[0], tmp_path / "gt" / f"{gts[0].name}.json")
     write_predictions(gts, {gts[0].name: [preds[0].frames[0].people]}, tmp_path / "pred")
     assert evaluate_oks_ap(tmp_path / "gt", tmp_path / "pred") == evaluate_oks_ap(gts, preds)
+
+
+def test_no_detection_at_all_is_zero():
+    # GT but nothing predicted: recall 0 at every threshold -> AP 0 and AR 0 (APm -1: no medium-sized GT).
+    stats = evaluate_oks_ap(*videos([gt_person(0)], []))
+    assert stats["AP"] == 0.0 and stats["AR"] == 0.0 and stats["APm"] == -1.0

@@ -544,3 +544,11 @@ def test_run_eval_prints_table_and_writes_json(tmp_path, capsys):
     saved = json.loads((tmp_path / "out" / "ap.json").read_text())
     assert saved == json.loads(json.dumps(r.to_dict()))
     assert saved["table"]["Total"] == pytest.approx(np.nanmean(list(r.per_joint.values())))
+
+
+def test_bad_directories(tmp_path):
+    with pytest.raises(EvaluationError, match="expected a directory of ground-truth"):
+        evaluate_posetrack(tmp_path / "nope", tmp_path)
+    (tmp_path / "gt").mkdir()
+    with pytest.raises(EvaluationError, match="no \\*.json ground-truth files"):
+        evaluate_posetrack(tmp_path / "gt", tmp_path)
