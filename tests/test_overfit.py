@@ -9,7 +9,6 @@ just outside 0.3 after 300 steps, so the 90 % check applies to the refined outpu
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from pavenet_lite.config import PAVENetConfig
