@@ -115,7 +115,8 @@ class PAVENetConfig:
         base = dict(name="tiny", backbone_depth=18, backbone_width=0.25, backbone_frozen_bn=False,
                     backbone_frozen_stages=-1, hidden_dim=64, ffn_dim=128, dropout=0.0, num_levels=3,
                     num_heads=4, enc_points=4, enc_layers=2, pose_layers=2, joint_layers=1, joint_points=4,
-                    num_queries=30, num_refine=10, max_size=192, lr=2e-4, grad_clip=1.0, accum_steps=1,
+                    num_queries=30, num_refine=10, max_size=192, lr=1e-3, grad_clip=1.0, accum_steps=1,
+                    lr_mult_keywords=("sampling_offsets",),  # trained from scratch: the backbone at full lr
                     epochs=30, lr_drop_epoch=25)
         return cls(**{**base, **overrides})
 

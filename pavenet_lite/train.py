@@ -14,7 +14,6 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -116,7 +115,9 @@ class Trainer:
         self.ddp = None
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            # A rank whose clips match nobody runs no joint decoder in that step: those parameters are unused there.
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids,
+                                                                 find_unused_parameters=True)
         lr = tcfg.lr if tcfg.lr is not None else self.cfg.lr
         groups = self.model.param_groups()
         for g in groups:  # the model's groups carry cfg.lr; a run-level lr rescales both, keeping the multiplier
@@ -265,6 +266,20 @@ class Trainer:
             self.save("best.pt")
         return {"val_map": total, "val_table": result.table, "val_per_joint": result.per_joint}
 
+    def command(self) -> str:
+        """The `pavenet train` command line equivalent to this run."""
+        t = self.tcfg
+        parts = ["pavenet train", f"--config {t.config}", f"--data {t.data}", f"--out {t.out}",
+                 f"--frames {self.cfg.num_frames}", f"--steps {self.total_steps}", f"--batch-size {t.batch_size}",
+                 f"--accum {t.accum}", f"--seed {t.seed}", f"--device {t.device}"]
+        parts += [f"--lr {t.lr}"] if t.lr is not None else []
+        parts += [f"--amp --amp-dtype {t.amp_dtype}"] if t.amp else []
+        parts += [f"--val-every {t.val_every}"] if t.val_every else []
+        if t.overrides:
+            parts.append("--set " + " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}"
+                                             for k, v in t.overrides.items()))
+        return " ".join(parts)
+
     def write_card(self, wall_time: float) -> Path:
         """`out/card.json`: what a reader needs to trust or reproduce the run (config, data, seed, device, mAP)."""
         manifest = Path(self.tcfg.data) / "synthtrack.json"
@@ -278,7 +293,7 @@ class Trainer:
         card = {"config": self.cfg.to_dict(), "train_config": asdict(self.tcfg),
                 "data": {k: data.get(k) for k in ("dataset", "preset", "seed", "splits", "root") if k in data},
                 "steps": self.step, "wall_time_s": round(wall_time, 1), "device": device,
-                "torch": torch.__version__, "command": " ".join(["pavenet", *sys.argv[1:]]),
+                "torch": torch.__version__, "command": self.command(),
                 "best_val_map": self.best_map, "last_val": vals[-1] if vals else None,
                 "learning_curve": [(v["step"], v["time"], v["val_map"]) for v in vals]}
         path = self.out / "card.json"
