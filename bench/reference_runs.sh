@@ -20,4 +20,4 @@ python3 bench/reference_training.py "${common[@]}" --data "$work/hard" --out "$w
     --frames 1 --steps-file "$work/hard_steps" --follow --export "$out/hard_tiny_f1.pt" > "$work/hard_f1.log" 2>&1 &
 wait
 tail -n 3 "$work"/*.log
-tar czf "$out/runs.tar.gz" -C "$work" runs --exclude='*.pt' default_f3.log hard_f3.log hard_f1.log
+tar czf "$out/runs.tar.gz" -C "$work" --exclude="*.pt" runs default_f3.log hard_f3.log hard_f1.log
