@@ -80,7 +80,7 @@ def main() -> None:
     trainer = Trainer(config(Path(a.out), steps, max(1, steps // a.evals)))
     history = trainer.fit()
     vals = [h for h in history if "val_map" in h]
-    print(json.dumps({"steps": steps, "s_per_step": per_step, "best_val_map": trainer.best_map,
+    print(json.dumps({"steps": steps, "best_val_map": trainer.best_map,
                       "curve": [(v["step"], round(v["time"]), round(v["val_map"], 1)) for v in vals]}), flush=True)
     if a.export:
         card = json.loads((Path(a.out) / "card.json").read_text())

@@ -27,8 +27,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from pavenet_lite.data.annotations import Person, Video
 from pavenet_lite.evaluation.pairing import EvaluationError, check_pair, load_pairs, location
@@ -105,6 +103,7 @@ def to_coco(pairs: Sequence[tuple[Video, Video]], area: str = "bbox") -> tuple[d
 
 
 def _coco(dataset: dict[str, Any]) -> COCO:
+    from pycocotools.coco import COCO  # imported here: training and inference never need pycocotools
     coco = COCO()
     coco.dataset = dataset
     coco.createIndex()
@@ -128,6 +127,7 @@ def evaluate_oks_ap(gt: str | Path | Sequence[Video], pred: str | Path | Sequenc
         raise EvaluationError("no evaluated frame: no GT person has an annotated joint")
     out = io.StringIO()
     with contextlib.redirect_stdout(out) if not verbose else contextlib.nullcontext():
+        from pycocotools.cocoeval import COCOeval
         evaluator = COCOeval(_coco(gt_coco), _coco(dt_coco), "keypoints")
         evaluator.params.kpt_oks_sigmas = PT18_OKS_SIGMAS.copy()
         evaluator.evaluate()
