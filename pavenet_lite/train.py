@@ -115,7 +115,12 @@ class Trainer:
         self.ddp = None
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            # A rank whose clips match nobody runs no joint decoder in that step: those parameters are unused there.
+            # The RLE flows are used by the loss, outside forward, so DDP cannot track them: we leave them out of DDP
+            # and average their gradients ourselves (`_sync_flow_grads`). find_unused_parameters: a rank whose clips
+            # match nobody runs no joint decoder in that step.
+            flow_params = [f"flows.{n}" for n, _ in self.model.flows.named_parameters()]
+            torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+                self.model, flow_params)
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids,
                                                                  find_unused_parameters=True)
         lr = tcfg.lr if tcfg.lr is not None else self.cfg.lr
@@ -199,6 +204,8 @@ class Trainer:
                 self.scaler.scale(losses["loss"] / len(micro_batches)).backward()
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + float(v.detach()) / len(micro_batches)
+        if self.ddp is not None:
+            self._sync_flow_grads()
         self.scaler.unscale_(self.optimizer)
         totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
         self.scaler.step(self.optimizer)
@@ -207,6 +214,14 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         return totals
+
+    def _sync_flow_grads(self) -> None:
+        """Average the flows' gradients over processes (DDP does it for every other parameter)."""
+        for p in self.model.flows.parameters():
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            dist.all_reduce(p.grad)
+            p.grad /= self.world
 
     def fit(self, resume: bool = False, stop_at: int | None = None) -> list[dict[str, Any]]:
         """Train to `total_steps`; returns the logged metrics (also appended to `out/metrics.jsonl`).
