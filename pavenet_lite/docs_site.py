@@ -41,7 +41,7 @@ _WIDGET_CSS = """
 .pv-control label { min-width: 80px; }
 """
 
-_NOTEBOOK_LINK = re.compile(r"(\]\(|href=[\"'])((?:\./)?[\w.-]+)\.ipynb")
+_NOTEBOOK_LINK = re.compile(r"(\]\(|href=[\"'])(\./)?([\w.-]+)\.ipynb")
 
 
 class DocsSiteError(ValueError):
@@ -171,7 +171,7 @@ def offline_notebook(nb: Any, page_id: str, notebook_stems: set[str]) -> Any:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = _NOTEBOOK_LINK.sub(
-                lambda m: f"{m.group(1)}{m.group(2)}.html" if Path(m.group(2)).name in notebook_stems
+                lambda m: m.group(1) + (m.group(2) or "") + _page_name(m.group(3)) if m.group(3) in notebook_stems
                 else m.group(0), cell.source)
         for output in cell.get("outputs", []):
             data = output.get("data", {})
