@@ -1,0 +1,49 @@
+"""The `pavenet` command: argument wiring, the JSON contract of `eval`, and clear errors instead of tracebacks."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pavenet_lite.cli import main
+from pavenet_lite.data.posetrack import read_split
+from pavenet_lite.evaluation import write_predictions
+from pavenet_lite.quickstart import _as_predictions
+
+TABLE = ["Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total"]
+
+
+def test_eval_gt_against_itself_writes_the_json_contract(synth_small, tmp_path, capsys):
+    gt = read_split(synth_small, "val")
+    write_predictions(gt, {v.name: [f.people for f in p.frames] for v, p in zip(gt, _as_predictions(gt))},
+                      tmp_path / "pred")
+    main(["eval", "--gt", str(synth_small / "annotations" / "val"), "--pred", str(tmp_path / "pred"),
+          "--json", str(tmp_path / "ap.json")])
+    result = json.loads((tmp_path / "ap.json").read_text())
+    assert list(result) == ["per_joint", "table"]
+    assert list(result["table"]) == TABLE and len(result["per_joint"]) == 15
+    assert "left_ear" not in result["per_joint"] and "head_bottom" in result["per_joint"]
+    assert result["table"]["Total"] == pytest.approx(100.0)
+    assert "& Head" in capsys.readouterr().out
+
+
+def test_eval_with_a_missing_prediction_folder_exits_2_naming_it(synth_small, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--gt", str(synth_small / "annotations" / "val"), "--pred", str(tmp_path / "nowhere")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pavenet eval: error:") and "nowhere" in err
+
+
+def test_predict_with_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "weights.pt"
+    bad.write_bytes(b"\x00" * 10)
+    with pytest.raises(SystemExit) as e:
+        main(["predict", "--checkpoint", str(bad), "--data", str(tmp_path), "--out", str(tmp_path / "p")])
+    assert e.value.code == 2 and "weights.pt" in capsys.readouterr().err
+
+
+def test_train_needs_steps_or_epochs(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--data", "x", "--out", "y"])
+    assert e.value.code == 2 and "--steps" in capsys.readouterr().err
