@@ -211,6 +211,20 @@ def _gaussian(grid_x: torch.Tensor, grid_y: torch.Tensor, centres: torch.Tensor,
     return torch.exp(-d2 / (2 * sigma[:, None, None] ** 2))
 
 
+def keypoint_targets(keypoints: torch.Tensor, windows: torch.Tensor, heatmap_size: tuple[int, int],
+                     sigma: float) -> torch.Tensor:
+    """Gaussian heatmaps `[N, K, h', w']` (peak 1) for keypoints `[N, K, 2]` pixels of crops with windows `[N, 4]`.
+
+    The inverse of `decode_heatmaps`: a joint at the centre of heatmap cell (i, j) peaks exactly there.
+    """
+    hh, hw = heatmap_size
+    gy, gx = torch.meshgrid(torch.arange(hh, dtype=torch.float32), torch.arange(hw, dtype=torch.float32), indexing="ij")
+    size = windows[:, None, 2:] - windows[:, None, :2]  # [N, 1, 2]
+    cells = (keypoints - windows[:, None, :2]) / size * torch.tensor([hw, hh]) - 0.5  # [N, K, 2] heatmap cells
+    heat = _gaussian(gx, gy, cells.flatten(0, 1), torch.full((cells.shape[0] * cells.shape[1],), sigma))
+    return heat.unflatten(0, cells.shape[:2])
+
+
 def topdown_loss(model: TopDownPoseEstimator, clips: torch.Tensor, targets: list[dict]) -> dict[str, torch.Tensor]:
     """Training losses of both stages on a batch (clips `[B, F, 3, H, W]`, targets as in docs/design.md).
 
@@ -249,13 +263,9 @@ def topdown_loss(model: TopDownPoseEstimator, clips: torch.Tensor, targets: list
     losses["size"] = torch.cat(size_terms).abs().mean()
     crops, windows = box_crops(clips, torch.cat(boxes_px), torch.cat(batch_index), cfg.crop_size, cfg.box_scale)
     heatmaps = model.keypoint_net(crops)  # [N, K, h', w']
-    hh, hw = heatmaps.shape[-2:]
-    ky, kx = torch.meshgrid(torch.arange(hh, dtype=torch.float32), torch.arange(hw, dtype=torch.float32), indexing="ij")
-    kp = torch.cat(keypoints_px)  # [N, K, 2]
-    cells = (kp - windows[:, None, :2]) / (windows[:, None, 2:] - windows[:, None, :2]) * torch.tensor([hw, hh]) - 0.5
-    target = _gaussian(kx, ky, cells.flatten(0, 1), torch.full((cells.shape[0] * K,), cfg.heatmap_sigma))
+    target = keypoint_targets(torch.cat(keypoints_px), windows, heatmaps.shape[-2:], cfg.heatmap_sigma)
     weight = torch.cat(annotated).flatten().float()  # [N * K]
-    err = ((heatmaps.flatten(0, 1) - target) ** 2).mean((1, 2))  # [N * K]
+    err = ((heatmaps - target) ** 2).mean((2, 3)).flatten()  # [N * K]
     losses["keypoint"] = (err * weight).sum() / weight.sum().clamp(min=1) * 1000  # heatmap MSE is tiny: rescale
     return losses
 
