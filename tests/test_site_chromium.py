@@ -1,0 +1,89 @@
+"""The rendered course in a real browser: headless Chromium draws the plots and shows the widget snapshots.
+
+Skipped when ``/usr/bin/chromium`` is absent (Debian package ``chromium``; not a project dependency). Each page is
+shot twice, once as rendered and once with an empty ``plotly.min.js``: the pixels that differ are what plotly.js drew
+from the local file, so a blank or unplotted figure fails without knowing the figure's colours or position.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from PIL import Image
+
+from pavenet_lite.docs_site import render_site
+from tests.test_docs_site import _tiny_notebook
+
+CHROMIUM = Path("/usr/bin/chromium")
+EXPLORER = Path(__file__).resolve().parents[1] / "notebooks" / "02_pose_aware_attention.ipynb"
+WINDOW = (1280, 1600)
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="headless check needs /usr/bin/chromium")
+
+
+def _chromium(*args: str) -> str:
+    with tempfile.TemporaryDirectory() as profile:
+        run = subprocess.run(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", *args],
+            capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
+def _screenshot(url: str, png: Path) -> np.ndarray:
+    _chromium(f"--screenshot={png}", f"--window-size={WINDOW[0]},{WINDOW[1]}", url)
+    return np.asarray(Image.open(png).convert("RGB")).astype(np.int16)  # [H, W, 3]
+
+
+def _check_page(site: Path, page: str, anchor: str, shots: Path) -> dict[str, float]:
+    """Screenshot the cell holding element ``anchor`` with and without plotly.js; assert plot and widget are there.
+
+    Headless screenshots come out blank after scrolling to a #fragment, so a copy of the page hides the other cells.
+    """
+    html = (site / page).read_text()
+    style = f"<style>.jp-Cell:not(:has([id=\"{anchor}\"])) {{ display: none; }}</style></head>"
+    check = site / f"{Path(page).stem}_check.html"
+    check.write_text(html.replace("</head>", style, 1))
+    url = check.as_uri()
+    dom = _chromium("--dump-dom", "--virtual-time-budget=5000", url)
+    n_divs = len(re.findall(r'class="[^"]*plotly-graph-div', dom))
+    n_plotted = len(re.findall(r'class="[^"]*js-plotly-plot', dom))
+    assert n_divs > 0 and n_plotted == n_divs, (n_divs, n_plotted)
+    assert f'id="{anchor}"' in dom and ("<select" in dom or 'type="range"' in dom)
+
+    drawn = _screenshot(url, shots / f"{Path(page).stem}.png")
+    (site / "plotly.min.js").rename(site / "plotly.min.js.bak")
+    (site / "plotly.min.js").write_text("")
+    try:
+        bare = _screenshot(url, shots / f"{Path(page).stem}_without_plotly.png")
+    finally:
+        (site / "plotly.min.js.bak").replace(site / "plotly.min.js")
+    inked = float((np.abs(drawn - 255).sum(-1) > 30).mean())  # share of pixels far from white
+    plotted = float((np.abs(drawn - bare).sum(-1) > 30).mean())  # share of pixels plotly.js changed
+    assert inked > 0.05, f"page looks blank: {inked:.3f} of the pixels are not white"
+    assert plotted > 0.02, f"plotly drew almost nothing: {plotted:.4f} of the pixels changed"
+    return {"inked": inked, "plotted": plotted}
+
+
+def test_tiny_explorer_page_draws(tmp_path: Path) -> None:
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    nbformat.write(_tiny_notebook(), src / "02_tiny.ipynb")
+    render_site(src, tmp_path / "site")
+    _check_page(tmp_path / "site", "02_tiny.html", "02_tiny-widget-1", tmp_path)
+
+
+@pytest.mark.skipif(not EXPLORER.exists(), reason=f"{EXPLORER.name} not written yet")
+def test_attention_explorer_page_draws(tmp_path: Path) -> None:
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    shutil.copy(EXPLORER, src / EXPLORER.name)
+    render_site(src, tmp_path / "site")
+    _check_page(tmp_path / "site", f"{EXPLORER.stem}.html", f"{EXPLORER.stem}-widget-1", tmp_path)
