@@ -11,13 +11,6 @@ from pavenet_lite.model.deformable_attention import (
 from pavenet_lite.model.pose_aware_attention import PoseAwareAttention
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """On a 2-core box shared with other jobs, 2 OpenMP threads stall each other (10x slower); use 1."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def bilinear_pixel(value_map: torch.Tensor, x: float, y: float) -> torch.Tensor:

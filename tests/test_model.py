@@ -8,13 +8,6 @@ from pavenet_lite.config import get_config
 from pavenet_lite.model import build_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """On a 2-core box shared with other jobs, 2 OpenMP threads stall each other (10x slower); use 1."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_batch(Fr: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,13 +15,6 @@ from pavenet_lite.model.postprocess import keypoint_confidence, oks_nms_indices,
 from pavenet_lite.model.spatial_encoder import token_centres
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """On a 2-core box shared with other jobs, 2 OpenMP threads stall each other (10x slower); use 1."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------- config
