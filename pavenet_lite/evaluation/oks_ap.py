@@ -24,9 +24,12 @@ import contextlib
 import io
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pycocotools.coco import COCO
 
 from pavenet_lite.data.annotations import Person, Video
 from pavenet_lite.evaluation.pairing import EvaluationError, check_pair, load_pairs, location
