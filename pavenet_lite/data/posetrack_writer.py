@@ -29,7 +29,7 @@ SEQUENCE_TYPES: dict[str, int] = {"mpii": 1, "bonn": 2, "mpiinew": 3}
 _FOLDER_RE = re.compile(r"^(\d+)_(mpii|bonn|mpiinew)(_.*)?$")
 _BASENAME_RE = re.compile(r"^(\d+)\.jpg$")
 _COORD_DECIMALS = 2
-_SCORE_DECIMALS = 6
+_SCORE_DECIMALS = 8
 
 
 class PoseTrackWriteError(ValueError):
