@@ -89,8 +89,8 @@ class _WidgetSnapshot:
         inner = self._model(model_id, depth=0)
         self.n_widgets += 1
         anchor = f"{self.page_id}-widget-{self.n_widgets}"
-        return (f'<div class="pv-widget" id="{anchor}"><div class="pv-widget-note">Interactive widget: static snapshot of its '
-                'saved state. Open the notebook in Jupyter to interact.</div>' + inner + "</div>")
+        return (f'<div class="pv-widget" id="{anchor}"><div class="pv-widget-note">Interactive widget: static '
+                'snapshot of its saved state. Open the notebook in Jupyter to interact.</div>' + inner + "</div>")
 
     def _model(self, model_id: str, depth: int) -> str:
         model = self.models.get(model_id)
@@ -202,7 +202,8 @@ def _title(nb: Any, stem: str) -> str:
 
 def _index_html(entries: list[tuple[str, str]]) -> str:
     items = "\n".join(f'<li><a href="{html.escape(page)}">{html.escape(title)}</a></li>' for page, title in entries)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>pavenet_lite course</title>\n"
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<title>pavenet_lite course</title>\n"
             "<style>body { font-family: sans-serif; max-width: 760px; margin: 2em auto; line-height: 1.6; }</style>\n"
             "</head>\n<body>\n<h1>pavenet_lite: the course</h1>\n"
             "<p>Notebooks rendered with their stored outputs. Widgets are static snapshots; open the notebooks in "

@@ -43,7 +43,8 @@ def _tiny_notebook() -> nbformat.NotebookNode:
     nb.metadata["widgets"] = {STATE_MIME: {"version_major": 2, "version_minor": 0, "state": state}}
     view = {"version_major": 2, "version_minor": 0, "model_id": "root"}
     nb.cells = [
-        nbformat.v4.new_markdown_cell("# Tiny explorer\n\nSee [the map](index.ipynb) and [elsewhere](../x/other.ipynb)."),
+        nbformat.v4.new_markdown_cell(
+            "# Tiny explorer\n\nSee [the map](index.ipynb) and [elsewhere](../x/other.ipynb)."),
         nbformat.v4.new_code_cell("fig.show()", outputs=[
             nbformat.v4.new_output("display_data", data={PLOTLY_MIME: line})]),
         nbformat.v4.new_code_cell("explorer", outputs=[
