@@ -96,7 +96,8 @@ def _explorer_page() -> tuple[Path, str] | None:
     return None
 
 
-@pytest.mark.skipif(_explorer_page() is None, reason="no notebook with a widget or a plotly figure yet")
+@pytest.mark.skipif(_explorer_page() is None,
+                    reason="the explorer notebook (before it exists: any notebook) has no saved widget or plotly output")
 def test_attention_explorer_page_draws(tmp_path: Path) -> None:
     notebook, anchor = _explorer_page()
     src = tmp_path / "notebooks"
