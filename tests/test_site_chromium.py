@@ -97,7 +97,7 @@ def _explorer_page() -> tuple[Path, str] | None:
 
 
 @pytest.mark.skipif(_explorer_page() is None,
-                    reason="the explorer notebook (before it exists: any notebook) has no saved widget or plotly output")
+                    reason="the explorer notebook (before it exists: any notebook) has no widget or plotly output")
 def test_attention_explorer_page_draws(tmp_path: Path) -> None:
     notebook, anchor = _explorer_page()
     src = tmp_path / "notebooks"
