@@ -1,7 +1,7 @@
 """Benchmark (not a test): inference time per centre frame against the number of people, PAVE-Net vs two-stage.
 
     python bench/runtime_vs_people.py                       # SynthTrack crowd val (1, 2, 4, 8, 16, 30 people),
-                                                            # CPU, 1 thread, 15 interleaved repeats
+                                                            # CPU, 1 thread, 21 interleaved repeats
     python bench/runtime_vs_people.py --repeats 3 --people 1 8 30 --json /tmp/t.json --png ""   # a quick run
 
 The paper's claim 2 (arXiv 2511.13208, §1): an end-to-end model's cost hardly depends on how many people a frame
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=Path("data/synthtrack_crowd"), help="SynthTrack crowd (generated if absent)")
     ap.add_argument("--people", type=int, nargs="+", default=[1, 2, 4, 8, 16, 30])
-    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--num-frames", type=int, default=3)
     ap.add_argument("--max-size", type=int, default=192)
     ap.add_argument("--threads", type=int, default=1)

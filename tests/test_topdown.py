@@ -107,6 +107,16 @@ def test_crop_of_the_whole_frame_is_the_frame():
     torch.testing.assert_close(windows, boxes)
 
 
+def test_crops_of_several_clips_are_slices_of_their_own_frames():
+    clips, _ = _clips(B=2, F=3, H=96, W=128)
+    corners = [(10, 4), (70, 30), (0, 0)]  # integer windows of exactly the crop size: a crop is a plain slice
+    boxes = torch.tensor([[x, y, x + 48.0, y + 64.0] for x, y in corners])
+    batch_index = torch.tensor([1, 0, 1])
+    crops, _ = box_crops(clips, boxes, batch_index, crop_size=(64, 48), box_scale=1.0)
+    for n, ((x, y), b) in enumerate(zip(corners, batch_index.tolist())):
+        torch.testing.assert_close(crops[n], clips[b, :, :, y:y + 64, x:x + 48], atol=1e-4, rtol=0)
+
+
 def test_crop_window_keeps_the_aspect_ratio_and_context():
     clips, _ = _clips(B=1, H=64, W=96)
     boxes = torch.tensor([[10.0, 20.0, 20.0, 30.0]])  # 10 x 10 box -> 4:3 (h:w) crop: 10 wide, 13.33 high, x 1.25

@@ -153,14 +153,19 @@ def box_crops(clips: torch.Tensor, boxes: torch.Tensor, batch_index: torch.Tenso
     theta[:, 1, 1], theta[:, 1, 2] = bh / H, 2 * centre[:, 1] / H - 1
     F_ = clips.shape[1]
     grid = Fn.affine_grid(theta, [len(boxes), 3, ch, cw], align_corners=False)  # [N, h, w, 2]
-    frames = clips[batch_index].flatten(0, 1)  # [N * F, 3, H, W]
-    crops = Fn.grid_sample(frames, grid.repeat_interleave(F_, 0), align_corners=False)  # zeros outside the frame
-    return crops.unflatten(0, (len(boxes), F_)), windows
+    crops = clips.new_empty(len(boxes), F_, 3, ch, cw)
+    for b in batch_index.unique().tolist():
+        sel = batch_index == b
+        # The n crops of a clip side by side in one grid [F, h, n * w, 2]: each frame is read in place, not copied n times.
+        g = grid[sel].permute(1, 0, 2, 3).flatten(1, 2)[None].expand(F_, -1, -1, -1)
+        out = Fn.grid_sample(clips[b], g, align_corners=False)  # [F, 3, h, n * w]; zeros outside the frame
+        crops[sel] = out.unflatten(-1, (-1, cw)).permute(3, 0, 1, 2, 4)  # [n, F, 3, h, w]
+    return crops, windows
 
 
 def decode_heatmaps(heatmaps: torch.Tensor, windows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Argmax of each joint's heatmap `[N, K, h', w']` -> keypoints `[N, K, 2]` pixels in the frame, scores `[N, K]`."""
-    N, K_, h, w = heatmaps.shape
+    h, w = heatmaps.shape[-2:]
     scores, idx = heatmaps.flatten(2).max(-1)  # [N, K]
     cell = torch.stack([idx % w, idx // w], -1).float().add(0.5) / torch.tensor([w, h])  # [N, K, 2] in [0, 1]
     size = windows[:, 2:] - windows[:, :2]  # [N, 2]
