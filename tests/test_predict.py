@@ -1,0 +1,91 @@
+"""Predictor and demo I/O: the sliding window at the video ends, frame loading errors, prediction files."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pavenet_lite.config import get_config
+from pavenet_lite.data.posetrack import read_split, read_video
+from pavenet_lite.evaluation import evaluate_posetrack
+from pavenet_lite.model import build_model
+from pavenet_lite.predict import Predictor, load_frames
+from tests.conftest import FAST_MODEL
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    torch.set_num_threads(1)
+    cfg = get_config("tiny", num_frames=3, **FAST_MODEL)
+    torch.manual_seed(0)
+    return Predictor(build_model(cfg), cfg)
+
+
+def _video(n: int = 5, h: int = 40, w: int = 64) -> np.ndarray:
+    """n frames [n, h, w, 3] uint8 of seeded noise, each frame different."""
+    return np.random.default_rng(0).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+def _same_people(a: list[dict], b: list[dict]) -> bool:
+    return len(a) == len(b) and all(
+        p["query"] == q["query"] and np.allclose(p["keypoints"], q["keypoints"], atol=1e-3)
+        and abs(p["score"] - q["score"]) < 1e-5 for p, q in zip(a, b))
+
+
+def test_predict_video_ends_equal_predict_clip_on_the_replicated_window(predictor):
+    frames = _video()
+    people = predictor.predict_video(frames, batch_size=2)
+    assert len(people) == len(frames)
+    # Windows written out by hand for F = 3: the missing neighbour is the end frame itself.
+    assert _same_people(people[0], predictor.predict_clip(frames[[0, 0, 1]]))
+    assert _same_people(people[2], predictor.predict_clip(frames[[1, 2, 3]]))
+    assert _same_people(people[4], predictor.predict_clip(frames[[3, 4, 4]]))
+    # ... and not the clip without replication (the window matters).
+    assert not _same_people(people[0], predictor.predict_clip(frames[[0, 1, 2]]))
+
+
+def test_predict_clip_rejects_a_wrong_number_of_frames(predictor):
+    with pytest.raises(ValueError, match=r"expected frames \[F=3, H, W, 3\].*\(2, 40, 64, 3\)"):
+        predictor.predict_clip(_video(2))
+
+
+def test_load_frames_reads_a_folder_sorted_by_name(tmp_path):
+    frames = _video(3)
+    for i in (2, 0, 1):  # written out of order
+        Image.fromarray(frames[i]).save(tmp_path / f"{i:06d}.png")
+    (tmp_path / "notes.txt").write_text("not a frame")
+    np.testing.assert_array_equal(load_frames(tmp_path), frames)
+
+
+def test_load_frames_errors_name_the_path(tmp_path):
+    missing = tmp_path / "no_such_video.mp4"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        load_frames(missing)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=f"{empty}: no .jpg"):
+        load_frames(empty)
+    text = tmp_path / "video.txt"
+    text.write_text("x")
+    with pytest.raises(ValueError, match=f"{text}: expected a frames folder.*'.txt'"):
+        load_frames(text)
+
+
+def test_predict_posetrack_files_are_read_and_evaluated(predictor, synth_small, tmp_path):
+    gt = read_split(synth_small, "val")
+    paths = predictor.predict_posetrack(synth_small, "val", tmp_path / "pred")
+    assert sorted(p.name for p in paths) == sorted(f"{v.name}.json" for v in gt)
+    for v in gt:
+        pred = read_video(tmp_path / "pred" / f"{v.name}.json", kind="pred")
+        assert [f.file_name for f in pred.frames] == [f.file_name for f in v.frames]
+        for t, (g, p) in enumerate(zip(v.frames, pred.frames)):
+            # Every labelled frame gets top_k people sorted by score, with per-joint scores; the others none.
+            assert len(p.people) == (predictor.top_k if g.is_labeled else 0), (v.name, t)
+            scores = [q.score for q in p.people]
+            assert scores == sorted(scores, reverse=True)
+            assert all(q.scores is not None and len({q.track_id for q in p.people}) == len(p.people)
+                       for q in p.people)
+    from_files = evaluate_posetrack(synth_small / "annotations" / "val", tmp_path / "pred")
+    in_memory = predictor.evaluate(synth_small, "val")
+    assert from_files.per_joint == pytest.approx(in_memory.per_joint, abs=1e-6, nan_ok=True)
