@@ -1,6 +1,6 @@
 """The `pavenet` command: parse arguments, call the Python API, print results. Nothing else lives here.
 
-Subcommands: quickstart, synth, train, export, predict, eval, demo. `python -m pavenet_lite ...` is the same command, and
+Subcommands: quickstart, synth, train, export, predict, eval, demo, docs. `python -m pavenet_lite ...` is the same command, and
 `torchrun --nproc_per_node=G -m pavenet_lite train ...` trains with DDP.
 """
 from __future__ import annotations
@@ -75,6 +75,13 @@ def _export(a: argparse.Namespace) -> None:
     print(f"exported {run / a.which} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
+def _docs(a: argparse.Namespace) -> None:
+    from pavenet_lite.docs_site import render_site
+
+    pages = render_site(a.notebooks, a.out, progress=True)
+    print(f"{len(pages)} pages written to {a.out} (open {Path(a.out) / 'index.html'})")
+
+
 def _quickstart(a: argparse.Namespace) -> None:
     from pavenet_lite.quickstart import quickstart
 
@@ -139,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--which", default="best.pt", choices=["best.pt", "last.pt"])
     x.add_argument("--out", required=True)
     x.set_defaults(func=_export)
+
+    h = sub.add_parser("docs", help="render the notebooks (with their outputs) to static HTML, no CDN")
+    h.add_argument("--notebooks", default="notebooks")
+    h.add_argument("--out", default="docs/site")
+    h.set_defaults(func=_docs)
 
     d = sub.add_parser("demo", help="skeleton overlay video from a frames folder, GIF or MP4")
     d.add_argument("--checkpoint", required=True)

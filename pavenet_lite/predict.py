@@ -6,6 +6,7 @@ People are the top-k pose queries by score after the joint decoder; there is no 
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -147,7 +148,12 @@ def load_frames(source: str | Path) -> np.ndarray:
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
         if not files:
             raise ValueError(f"{path}: no .jpg/.jpeg/.png frames in this folder")
-        return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in files])
+        frames = [np.asarray(Image.open(p).convert("RGB")) for p in files]
+        for p, f in zip(files, frames):
+            if f.shape != frames[0].shape:
+                raise ValueError(f"{p}: frame size {f.shape[1]}x{f.shape[0]} differs from {files[0].name} "
+                                 f"({frames[0].shape[1]}x{frames[0].shape[0]}); all frames of a video must match")
+        return np.stack(frames)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such video file or frames folder")
     if path.suffix.lower() == ".gif":
@@ -170,6 +176,10 @@ def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str |
     frames = frames[:max_frames]
     people = predictor.predict_video(frames, progress=progress)
     drawn = [overlay_people(f, [p for p in ppl if p["score"] >= threshold]) for f, ppl in zip(frames, people)]
+    best = max((p["score"] for ppl in people for p in ppl), default=float("nan"))
+    if not best >= threshold:
+        warnings.warn(f"render_demo: no person reaches the score threshold {threshold} in any frame (highest score "
+                      f"{best:.3f}); the video shows no skeleton. Lower --threshold, or train the model longer.")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".gif":

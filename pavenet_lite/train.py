@@ -234,6 +234,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and (self.out / "last.pt").exists():
             self.load_state_dict(load_checkpoint(self.out / "last.pt", self.device), self.out / "last.pt")
+            self._truncate_metrics()
         elif not resume:
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
         history: list[dict[str, Any]] = []
@@ -259,6 +260,13 @@ class Trainer:
         if self.rank == 0 and self.step == self.total_steps:
             self.write_card(time.perf_counter() - t0)
         return history
+
+    def _truncate_metrics(self) -> None:
+        """Drop rows logged after the step of `last.pt`: the resumed run logs those steps again."""
+        path = self.out / "metrics.jsonl"
+        if self.rank == 0 and path.exists():
+            rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= self.step]
+            path.write_text("".join(r + "\n" for r in rows))
 
     def _log(self, row: dict[str, Any]) -> dict[str, Any]:
         if self.rank == 0:
@@ -290,6 +298,8 @@ class Trainer:
         parts += [f"--lr {t.lr}"] if t.lr is not None else []
         parts += [f"--amp --amp-dtype {t.amp_dtype}"] if t.amp else []
         parts += [f"--val-every {t.val_every}"] if t.val_every else []
+        parts += [f"--val-videos {t.val_videos}"] if t.val_videos is not None else []
+        parts += [f"--workers {t.num_workers}"] if t.num_workers else []
         if t.overrides:
             parts.append("--set " + " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}"
                                              for k, v in t.overrides.items()))

@@ -1,6 +1,7 @@
 """Trainer: exact resume, atomic checkpoints, config mismatch errors, DDP replicas on gloo."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 
@@ -119,3 +120,12 @@ def test_ddp_replicas_stay_identical_on_gloo(synth_small, tmp_path):
     assert torch.equal(w0, w1)
     init = torch.cat([p.detach().flatten() for p in Trainer(_cfg(synth_small, tmp_path / "x")).model.parameters()])
     assert not torch.equal(w0, init)
+
+
+def test_resume_drops_metrics_logged_after_the_checkpoint(synth_small, tmp_path):
+    Trainer(_cfg(synth_small, tmp_path, log_every=1)).fit(stop_at=2)
+    with open(tmp_path / "metrics.jsonl", "a") as f:  # a crash after step 2 would have logged step 3 already
+        f.write('{"step": 3, "loss": 1.0}\n')
+    Trainer(_cfg(synth_small, tmp_path, log_every=1)).fit(resume=True)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4]
