@@ -9,10 +9,10 @@ shows, while a top-down pipeline runs its keypoint network once per detected per
 (F frames at `--max-size`, the PAVE-Net `tiny` input) on the same device. Weights are random: runtime does not depend
 on them, except through the number of detections, which is forced here to the number of annotated people of the
 centre frame (`top_n`), i.e. a detector that finds everyone; PAVE-Net refines all Q = 30 of its queries in the joint
-decoder (`num_refine = Q`), so both return a pose for every person up to 30. One repeat times every people count once for both
-models, alternating which model goes first; the median over repeats is reported, wall-clock (the curves, ratios and
-crossover) and the CPU time of the process (a check on a loaded machine). Writes a JSON of all numbers and a
-matplotlib PNG of both curves.
+decoder (`num_refine = Q`), so both return a pose for every person up to 30. One repeat times every people count
+once for both models, alternating which model goes first; the median over repeats is reported, wall-clock (the
+curves, ratios and crossover) and the CPU time of the process (a check on a loaded machine). Writes a JSON of all
+numbers and a matplotlib PNG of both curves.
 """
 from __future__ import annotations
 
@@ -80,7 +80,8 @@ def run(root: Path, people: list[int], repeats: int, num_frames: int = 3, max_si
     # num_refine = Q: every pose query goes through the joint decoder, so PAVE-Net can return as many refined people
     # as the two-stage pipeline (tiny's default refines the best 10 only, which would flatter it at 16 and 30 people).
     cfg = get_config("tiny", num_frames=num_frames, max_size=max_size)
-    pavenet = build_model(get_config("tiny", num_frames=num_frames, max_size=max_size, num_refine=cfg.num_queries)).eval()
+    pavenet = build_model(get_config("tiny", num_frames=num_frames, max_size=max_size,
+                                     num_refine=cfg.num_queries)).eval()
     topdown = TopDownPoseEstimator(TopDownConfig(num_frames=num_frames, max_size=max_size)).eval()
     inputs = crowd_clips(root, people, num_frames, max_size)
     runners = {
@@ -109,11 +110,13 @@ def run(root: Path, people: list[int], repeats: int, num_frames: int = 3, max_si
         "pavenet_ms_all": [[w for w, _ in times["pavenet"][g]] for g in people],
         "topdown_ms_all": [[w for w, _ in times["topdown"][g]] for g in people],
         "load_average": os.getloadavg(),
-        "ratio_pavenet": med["pavenet"][-1] / med["pavenet"][0], "ratio_topdown": med["topdown"][-1] / med["topdown"][0],
+        "ratio_pavenet": med["pavenet"][-1] / med["pavenet"][0],
+        "ratio_topdown": med["topdown"][-1] / med["topdown"][0],
         "crossover_people": crossover(people, med["pavenet"], med["topdown"]),
         "topdown_fit_ms": dict(zip(("per_person", "fixed"), statistics.linear_regression(people, med["topdown"]))),
         "topdown_fit_r": statistics.correlation(people, med["topdown"]),
-        "ratio_pavenet_cpu": cpu["pavenet"][-1] / cpu["pavenet"][0], "ratio_topdown_cpu": cpu["topdown"][-1] / cpu["topdown"][0],
+        "ratio_pavenet_cpu": cpu["pavenet"][-1] / cpu["pavenet"][0],
+        "ratio_topdown_cpu": cpu["topdown"][-1] / cpu["topdown"][0],
         "input": list(clips.shape[1:]), "num_frames": num_frames, "repeats": repeats,
         "pavenet_queries": cfg.num_queries, "pavenet_refined": pavenet.cfg.num_refine,
         "pavenet_params": sum(p.numel() for p in pavenet.parameters()),
@@ -146,8 +149,10 @@ def plot(res: dict, path: Path, title: str) -> None:
 
     ratio = f"t{res['people'][-1]}/t{res['people'][0]}"
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(res["people"], res["pavenet_ms"], "o-", color="C0", label=f"PAVE-Net tiny ({ratio} = {res['ratio_pavenet']:.2f})")
-    ax.plot(res["people"], res["topdown_ms"], "s-", color="C1", label=f"two-stage ({ratio} = {res['ratio_topdown']:.2f})")
+    ax.plot(res["people"], res["pavenet_ms"], "o-", color="C0",
+            label=f"PAVE-Net tiny ({ratio} = {res['ratio_pavenet']:.2f})")
+    ax.plot(res["people"], res["topdown_ms"], "s-", color="C1",
+            label=f"two-stage ({ratio} = {res['ratio_topdown']:.2f})")
     ax.plot(res["people"], res["pavenet_cpu_ms"], "o--", color="C0", alpha=0.5, lw=1, label="PAVE-Net tiny, CPU time")
     ax.plot(res["people"], res["topdown_cpu_ms"], "s--", color="C1", alpha=0.5, lw=1, label="two-stage, CPU time")
     if res["crossover_people"] is not None:
@@ -161,7 +166,8 @@ def plot(res: dict, path: Path, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=Path("data/synthtrack_crowd"), help="SynthTrack crowd (generated if absent)")
+    ap.add_argument("--data", type=Path, default=Path("data/synthtrack_crowd"),
+                    help="SynthTrack crowd (generated if absent)")
     ap.add_argument("--people", type=int, nargs="+", default=[1, 2, 4, 8, 16, 30])
     ap.add_argument("--repeats", type=int, default=21)
     ap.add_argument("--num-frames", type=int, default=3)

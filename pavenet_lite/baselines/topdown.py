@@ -147,7 +147,8 @@ def box_crops(clips: torch.Tensor, boxes: torch.Tensor, batch_index: torch.Tenso
     centre = (boxes[:, :2] + boxes[:, 2:]) / 2  # [N, 2]
     bw, bh = (boxes[:, 2] - boxes[:, 0]).clamp(min=1.0), (boxes[:, 3] - boxes[:, 1]).clamp(min=1.0)
     bw, bh = torch.maximum(bw, bh * cw / ch) * box_scale, torch.maximum(bh, bw * ch / cw) * box_scale
-    windows = torch.stack([centre[:, 0] - bw / 2, centre[:, 1] - bh / 2, centre[:, 0] + bw / 2, centre[:, 1] + bh / 2], -1)
+    half = torch.stack([bw, bh], -1) / 2  # [N, 2]
+    windows = torch.cat([centre - half, centre + half], -1)  # [N, 4]
     theta = torch.zeros(len(boxes), 2, 3, dtype=clips.dtype)  # affine_grid maps crop [-1, 1] to frame [-1, 1]
     theta[:, 0, 0], theta[:, 0, 2] = bw / W, 2 * centre[:, 0] / W - 1
     theta[:, 1, 1], theta[:, 1, 2] = bh / H, 2 * centre[:, 1] / H - 1
@@ -156,7 +157,7 @@ def box_crops(clips: torch.Tensor, boxes: torch.Tensor, batch_index: torch.Tenso
     crops = clips.new_empty(len(boxes), F_, 3, ch, cw)
     for b in batch_index.unique().tolist():
         sel = batch_index == b
-        # The n crops of a clip side by side in one grid [F, h, n * w, 2]: each frame is read in place, not copied n times.
+        # The n crops of a clip side by side in one grid [F, h, n * w, 2]: each frame is read in place, not n times.
         g = grid[sel].permute(1, 0, 2, 3).flatten(1, 2)[None].expand(F_, -1, -1, -1)
         out = Fn.grid_sample(clips[b], g, align_corners=False)  # [F, 3, h, n * w]; zeros outside the frame
         crops[sel] = out.unflatten(-1, (-1, cw)).permute(3, 0, 1, 2, 4)  # [n, F, 3, h, w]
@@ -191,7 +192,8 @@ class TopDownPoseEstimator(nn.Module):
         self.keypoint_net = TemporalKeypointNet(cfg)
 
     @torch.no_grad()
-    def forward(self, clips: torch.Tensor, masks: torch.Tensor, top_n: int | None = None) -> list[dict[str, torch.Tensor]]:
+    def forward(self, clips: torch.Tensor, masks: torch.Tensor,
+                top_n: int | None = None) -> list[dict[str, torch.Tensor]]:
         """clips `[B, F, 3, H, W]`, masks `[B, H, W]` (True = padding).
 
         Returns per clip: "boxes" `[n, 4]` detected xyxy, "scores" `[n]`, "keypoints" `[n, K, 2]`, "keypoint_scores"
