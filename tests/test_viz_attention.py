@@ -137,6 +137,9 @@ def test_explorer_widgets_redraw_and_point_selection(predictor):
     before = explorer.figure
     explorer.head.value = 1                                    # as if the user moved the widget
     assert explorer.figure is not before and "head 1" in explorer.figure.layout.title.text
+    shown = explorer.output.outputs[0]["data"]["application/vnd.plotly.v1+json"]   # what the Output widget shows
+    assert len(shown["data"]) == len(explorer.figure.data)
+    assert shown["layout"]["title"]["text"] == explorer.figure.layout.title.text
     explorer.clip.value = "b"                                  # a new clip gets its own query list
     clip_b = explorer.capture("b")
     best = int(clip_b.outputs["pred_logits"][0].argmax())

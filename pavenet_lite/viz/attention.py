@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -351,11 +352,11 @@ class AttentionExplorer:
         return self.update(query=nearest_query(self.capture(self.clip.value), x, y))
 
     def _render(self) -> None:
-        from IPython import get_ipython
-        from IPython.display import display
+        # Setting the Output widget's synced `outputs` trait (instead of `with output: display(...)`) sends the
+        # figure through the widget state, never as a display message of whichever cell called `update`: the
+        # calling cell's outputs stay clean and the saved widget state shows the current figure.
+        import plotly.io as pio
 
-        if get_ipython() is None:   # plain Python (tests): nothing to show the figure in
-            return
-        self.output.clear_output(wait=True)
-        with self.output:
-            display(self.figure)
+        bundle = {"application/vnd.plotly.v1+json": json.loads(pio.to_json(self.figure, validate=False)),
+                  "text/plain": f"<plotly figure: {self.figure.layout.title.text}>"}
+        self.output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
