@@ -23,7 +23,7 @@ from tests.test_docs_site import _tiny_notebook
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 EXPLORER = NOTEBOOKS / "02_pose_aware_attention.ipynb"
-WINDOW = (1280, 1600)
+WINDOW = (1600, 1400)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="headless check needs /usr/bin/chromium")
 
