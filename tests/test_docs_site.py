@@ -164,3 +164,15 @@ def test_errors_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "nbconvert", None)
     with pytest.raises(DocsSiteError, match=r"\[dev\]"):
         render_site(tmp_path, tmp_path / "site")
+
+
+def test_progress_names_each_notebook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for stem in ("01_a", "00_b"):
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {stem}")]),
+                       tmp_path / f"{stem}.ipynb")
+    render_site(tmp_path, tmp_path / "site", progress=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("[1/2] 00_b.ipynb") and lines[1].startswith("[2/2] 01_a.ipynb")
+    assert lines[2].endswith("index.html") and len(lines) == 3
+    render_site(tmp_path, tmp_path / "site")
+    assert capsys.readouterr().out == ""
