@@ -15,7 +15,6 @@ coordinates) are averaged over processes when torch.distributed is initialised, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
@@ -106,25 +105,13 @@ def reduce_normalisers(*counts: float | Tensor, device: torch.device) -> Tensor:
     return t.clamp(min=1.0)
 
 
-@dataclass
-class LossWeights:
-    """Loss weights of the paper config (pavenet_model.md §4). `PAVENetConfig` carries the same fields."""
-
-    loss_cls: float = 0.5
-    loss_rle: float = 1.0
-    loss_l1: float = 0.0
-    loss_oks: float = 0.0
-    focal_alpha: float = 0.25
-    focal_gamma: float = 2.0
-
-
 class SetCriterion(nn.Module):
     """All loss terms of one batch. `forward` returns unweighted named terms plus `loss`, the weighted total.
 
     Term names: `loss_cls_enc`, `loss_rle_enc`, `loss_cls_{d}` / `loss_rle_{d}` for pose layer d (aux layers first,
     the last layer last), `loss_rle_refine_{j}` for joint layer j; `loss_l1_*` / `loss_oks_*` for every keypoint
     output when their weight is > 0. The weight of a term is `cfg.loss_<kind>` (kind = cls, rle, l1, oks).
-    cfg: `LossWeights`, `PAVENetConfig` or anything with those fields.
+    cfg: `PAVENetConfig` (or anything with its loss_* and focal_* fields).
     """
 
     def __init__(self, cfg: Any, matcher: HungarianMatcher):

@@ -9,7 +9,8 @@ import torch.distributed as dist
 from torch import nn
 
 from pavenet_lite.joints import K, MODEL_OKS_SIGMAS
-from pavenet_lite.losses import (LossWeights, SetCriterion, keypoint_l1, l1_loss, oks, reduce_normalisers, rle_loss,
+from pavenet_lite.config import PAVENetConfig
+from pavenet_lite.losses import (SetCriterion, keypoint_l1, l1_loss, oks, reduce_normalisers, rle_loss,
                                  sigmoid_focal_loss)
 from pavenet_lite.matcher import HungarianMatcher
 from pavenet_lite.model.flow import RealNVP
@@ -175,7 +176,7 @@ def reference_terms(outputs, targets):
 def test_set_criterion_terms_match_reference():
     gen = torch.Generator().manual_seed(5)
     outputs, targets = make_batch(gen)
-    weights = LossWeights()
+    weights = PAVENetConfig()
     criterion = SetCriterion(weights, HungarianMatcher())
     flows = {"enc": StandardNormal(), "dec": StandardNormal(), "refine": StandardNormal()}
     terms = criterion(outputs, targets, flows)
@@ -195,7 +196,7 @@ def test_set_criterion_terms_match_reference():
 def test_optional_l1_and_oks_terms_and_selector():
     gen = torch.Generator().manual_seed(6)
     outputs, targets = make_batch(gen, aux=0, refine=1)
-    criterion = SetCriterion(LossWeights(loss_l1=5.0, loss_oks=2.0), HungarianMatcher())
+    criterion = SetCriterion(PAVENetConfig(loss_l1=5.0, loss_oks=2.0), HungarianMatcher())
     flows = nn.ModuleDict({"enc": RealNVP(), "dec": RealNVP(), "refine": RealNVP()})
     terms = criterion(outputs, targets, flows)
     gt, ann = targets[0]["keypoints"], targets[0]["annotated"]
@@ -218,7 +219,7 @@ def test_criterion_with_no_people_and_amp():
     for t in targets:
         t.update(keypoints=torch.zeros(0, K, 2), annotated=torch.zeros(0, K, dtype=torch.bool), areas=torch.zeros(0))
     flows = {"enc": RealNVP(), "dec": RealNVP(), "refine": RealNVP()}
-    criterion = SetCriterion(LossWeights(loss_l1=1.0, loss_oks=1.0), HungarianMatcher())
+    criterion = SetCriterion(PAVENetConfig(loss_l1=1.0, loss_oks=1.0), HungarianMatcher())
     terms = criterion(outputs, targets, flows)
     assert all(torch.isfinite(v) for v in terms.values())
     assert terms["loss_rle_0"].item() == 0.0 and terms["loss_cls_0"].item() > 0  # all queries are negatives
@@ -239,7 +240,7 @@ def test_distributed_normalisers_single_process(tmp_path):
         assert reduce_normalisers(0, 4.0, torch.tensor(7), device=torch.device("cpu")).tolist() == [1.0, 4.0, 7.0]
         outputs, targets = make_batch(torch.Generator().manual_seed(9))
         flows = {"enc": StandardNormal(), "dec": StandardNormal(), "refine": StandardNormal()}
-        terms = SetCriterion(LossWeights(), HungarianMatcher())(outputs, targets, flows)
+        terms = SetCriterion(PAVENetConfig(), HungarianMatcher())(outputs, targets, flows)
         for name, value in reference_terms(outputs, targets).items():
             assert terms[name].item() == pytest.approx(value, rel=1e-4), name
     finally:
