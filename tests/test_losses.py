@@ -8,8 +8,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from pavenet_lite.joints import K, MODEL_OKS_SIGMAS
 from pavenet_lite.config import PAVENetConfig
+from pavenet_lite.joints import K, MODEL_OKS_SIGMAS
 from pavenet_lite.losses import (SetCriterion, keypoint_l1, l1_loss, oks, reduce_normalisers, rle_loss,
                                  sigmoid_focal_loss)
 from pavenet_lite.matcher import HungarianMatcher
