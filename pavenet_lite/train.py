@@ -109,9 +109,7 @@ class Trainer:
         self.cfg = model_cfg or get_config(tcfg.config, num_frames=tcfg.frames, **tcfg.overrides)
         torch.manual_seed(tcfg.seed)
         self.model = build_model(self.cfg).to(self.device)
-        self.criterion = SetCriterion(self.cfg, HungarianMatcher(
-            cost_cls=self.cfg.cost_cls, cost_kpt=self.cfg.cost_kpt, cost_oks=self.cfg.cost_oks,
-            alpha=self.cfg.focal_alpha, gamma=self.cfg.focal_gamma))
+        self.criterion = SetCriterion(self.cfg, HungarianMatcher.from_config(self.cfg))
         self.ddp = None
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -233,7 +231,8 @@ class Trainer:
 
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and (self.out / "last.pt").exists():
-            self.load_state_dict(load_checkpoint(self.out / "last.pt", self.device), self.out / "last.pt")
+            # Loaded on the CPU: RNG states must stay CPU tensors; weights and optimizer state move on load.
+            self.load_state_dict(load_checkpoint(self.out / "last.pt", "cpu"), self.out / "last.pt")
             self._truncate_metrics()
         elif not resume:
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
