@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from pavenet_lite.checkpoint import export_checkpoint
+from pavenet_lite.cli import parse_overrides
 from pavenet_lite.train import TrainConfig, Trainer
 
 
@@ -32,13 +33,6 @@ def calibrate(a: argparse.Namespace, config) -> int:
     if a.steps_file:
         Path(a.steps_file).write_text(str(steps))
     return steps
-
-
-def _literal(v: str) -> object:
-    try:
-        return json.loads(v)
-    except json.JSONDecodeError:
-        return v
 
 
 def main() -> None:
@@ -61,7 +55,7 @@ def main() -> None:
                    help="share the step count between runs: the first run to calibrate writes it, others wait for it")
     p.add_argument("--follow", action="store_true", help="do not calibrate; wait for --steps-file")
     a = p.parse_args()
-    overrides = {k: _literal(v) for k, v in (kv.split("=", 1) for kv in a.set)}
+    overrides = parse_overrides(a.set)
 
     def config(out: Path, steps: int, val_every: int) -> TrainConfig:
         return TrainConfig(data=a.data, out=str(out), config=a.config, frames=a.frames, steps=steps,

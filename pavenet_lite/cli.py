@@ -23,11 +23,10 @@ def _synth(a: argparse.Namespace) -> None:
 def _train(a: argparse.Namespace) -> None:
     from pavenet_lite.train import TrainConfig, Trainer
 
-    overrides = dict(kv.split("=", 1) for kv in a.set)
     tcfg = TrainConfig(data=a.data, out=a.out, config=a.config, frames=a.frames, steps=a.steps, epochs=a.epochs,
                        batch_size=a.batch_size, accum=a.accum, lr=a.lr, device=a.device, amp=a.amp,
                        amp_dtype=a.amp_dtype, seed=a.seed, val_every=a.val_every, val_videos=a.val_videos,
-                       num_workers=a.workers, overrides={k: _literal(v) for k, v in overrides.items()})
+                       num_workers=a.workers, overrides=parse_overrides(a.set))
     trainer = Trainer(tcfg)
     history = trainer.fit(resume=a.resume)
     vals = [h for h in history if "val_map" in h]
@@ -35,11 +34,18 @@ def _train(a: argparse.Namespace) -> None:
         print(f"step {vals[-1]['step']}: val Total mAP {vals[-1]['val_map']:.1f}; checkpoints in {a.out}")
 
 
-def _literal(v: str) -> object:
-    try:
-        return json.loads(v)
-    except json.JSONDecodeError:
-        return v
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """`["max_size=96", 'lr_mult_keywords=["sampling_offsets"]']` -> config overrides; values read as JSON if they can be."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--set {pair!r}: expected FIELD=VALUE")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def _predict(a: argparse.Namespace) -> None:

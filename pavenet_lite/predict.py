@@ -61,11 +61,10 @@ class Predictor:
                            for i in range(len(r["scores"]))])
         return people, out
 
-    def _prepare(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """frames `[F, H, W, 3]` uint8 -> clip `[1, F, 3, h, w]`, mask `[1, h, w]`, orig size `[1, 2]`."""
-        clip, _, _ = self.transform(frames, [])
-        clips, masks, _ = collate_clips([(clip, {})])
-        return clips, masks, torch.tensor([frames.shape[1:3]])
+    def _batch(self, windows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """B windows `[F, H, W, 3]` uint8 -> clips `[B, F, 3, h, w]`, masks `[B, h, w]`, original sizes `[B, 2]`."""
+        clips, masks, _ = collate_clips([(self.transform(w, [])[0], {}) for w in windows])
+        return clips, masks, torch.tensor([w.shape[1:3] for w in windows])
 
     def predict_clip(self, frames: np.ndarray | Sequence[np.ndarray], return_attention: bool = False
                      ) -> People | tuple[People, dict[str, Any]]:
@@ -74,7 +73,7 @@ class Predictor:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] != self.cfg.num_frames:
             raise ValueError(f"predict_clip: expected frames [F={self.cfg.num_frames}, H, W, 3] uint8, "
                              f"got {tuple(frames.shape)}")
-        people, out = self._run(*self._prepare(frames), return_attention=return_attention)
+        people, out = self._run(*self._batch([frames]), return_attention=return_attention)
         return (people[0], out) if return_attention else people[0]
 
     def predict_video(self, source: str | Path | np.ndarray, batch_size: int = 8, progress: bool = False
@@ -86,11 +85,9 @@ class Predictor:
         n = len(frames)
         results: list[People] = []
         for start in tqdm(range(0, n, batch_size), disable=not progress, desc="frames"):
-            batch = [self.transform(frames[clip_frame_indices(t, self.cfg.num_frames, n)], [])[0]
-                     for t in range(start, min(n, start + batch_size))]
-            clips, masks, _ = collate_clips([(c, {}) for c in batch])
-            sizes = torch.tensor([frames.shape[1:3]] * len(batch))
-            results.extend(self._run(clips, masks, sizes)[0])
+            windows = [frames[clip_frame_indices(t, self.cfg.num_frames, n)]
+                       for t in range(start, min(n, start + batch_size))]
+            results.extend(self._run(*self._batch(windows))[0])
         return results
 
     def _dataset_batches(self, root: str | Path, split: str, videos: list[Video], batch_size: int

@@ -47,3 +47,12 @@ def test_train_needs_steps_or_epochs(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--data", "x", "--out", "y"])
     assert e.value.code == 2 and "--steps" in capsys.readouterr().err
+
+
+def test_set_overrides_are_read_as_json_where_possible():
+    from pavenet_lite.cli import parse_overrides
+
+    assert parse_overrides(["max_size=96", 'lr_mult_keywords=["sampling_offsets"]', "name=tiny"]) == {
+        "max_size": 96, "lr_mult_keywords": ["sampling_offsets"], "name": "tiny"}
+    with pytest.raises(ValueError, match="FIELD=VALUE"):
+        parse_overrides(["max_size"])
