@@ -79,7 +79,6 @@ def main() -> None:
     if a.export:
         card = json.loads((Path(a.out) / "card.json").read_text())
         export_checkpoint(Path(a.out) / "best.pt", a.export, card=card)
-        Path(a.export).with_suffix(".json").write_text(json.dumps(card, indent=2))
 
 
 if __name__ == "__main__":

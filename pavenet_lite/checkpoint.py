@@ -6,6 +6,7 @@ without unpickling arbitrary objects:
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -70,11 +71,14 @@ def check_config_matches(path: str | os.PathLike, saved: dict[str, Any], expecte
 def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, card: dict[str, Any] | None = None) -> Path:
     """Keep only what inference needs (model weights, config, step, card) from a training checkpoint.
 
-    The optimizer state is twice the size of the weights; a shipped checkpoint does not need it.
+    The optimizer state is twice the size of the weights; a shipped checkpoint does not need it. The card, if given,
+    is also written as readable JSON next to the checkpoint (`dst` with suffix `.json`).
     """
     state = load_checkpoint(src)
     slim = {"model": state["model"], "config": state["config"], "step": state.get("step")}
     if card is not None:
         slim["card"] = card
     save_checkpoint(slim, dst)
+    if card is not None:
+        Path(dst).with_suffix(".json").write_text(json.dumps(card, indent=2))
     return Path(dst)

@@ -76,8 +76,6 @@ def _export(a: argparse.Namespace) -> None:
     run = Path(a.run)
     card = json.loads((run / "card.json").read_text()) if (run / "card.json").exists() else None
     out = export_checkpoint(run / a.which, a.out, card=card)
-    if card is not None:
-        out.with_suffix(".json").write_text(json.dumps(card, indent=2))
     print(f"exported {run / a.which} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -129,3 +129,17 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(synth_small, tmp_path)
     Trainer(_cfg(synth_small, tmp_path, log_every=1)).fit(resume=True)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4]
+
+
+def test_export_keeps_weights_config_and_card_only(synth_small, tmp_path):
+    from pavenet_lite.checkpoint import export_checkpoint
+
+    trainer = Trainer(_cfg(synth_small, tmp_path / "run", steps=1))
+    trainer.fit()
+    card = json.loads((tmp_path / "run" / "card.json").read_text())
+    assert card["steps"] == 1 and card["command"].startswith("pavenet train --config tiny")
+    export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "slim.pt", card=card)
+    slim = load_checkpoint(tmp_path / "slim.pt")
+    assert set(slim) == {"format", "model", "config", "step", "card"}
+    assert all(torch.equal(slim["model"][k], v) for k, v in trainer.model.state_dict().items())
+    assert json.loads((tmp_path / "slim.json").read_text()) == card
