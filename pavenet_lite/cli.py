@@ -26,7 +26,8 @@ def _train(a: argparse.Namespace) -> None:
     tcfg = TrainConfig(data=a.data, out=a.out, config=a.config, frames=a.frames, steps=a.steps, epochs=a.epochs,
                        batch_size=a.batch_size, accum=a.accum, lr=a.lr, device=a.device, amp=a.amp,
                        amp_dtype=a.amp_dtype, seed=a.seed, val_every=a.val_every, val_videos=a.val_videos,
-                       num_workers=a.workers, overrides=parse_overrides(a.set))
+                       num_workers=a.workers, warmup=a.warmup, lr_drop=a.lr_drop, init_from=a.init_from,
+                       overrides=parse_overrides(a.set))
     trainer = Trainer(tcfg)
     history = trainer.fit(resume=a.resume)
     vals = [h for h in history if "val_map" in h]
@@ -119,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=4)
     t.add_argument("--accum", type=int, default=1, help="micro-batches per optimizer step")
     t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
+    t.add_argument("--lr-drop", type=float, default=0.8, help="fraction of the run after which the lr is x0.1")
+    t.add_argument("--init-from", default=None, metavar="CKPT",
+                   help="start from these weights; a checkpoint with another F (e.g. the F=1 image model) is inflated")
     t.add_argument("--device", default="cpu")
     t.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     t.add_argument("--amp-dtype", default="bf16", choices=["bf16", "fp16"])

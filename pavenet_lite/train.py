@@ -29,6 +29,7 @@ from pavenet_lite.data.clips import PoseTrackClips, collate_clips
 from pavenet_lite.losses import SetCriterion
 from pavenet_lite.matcher import HungarianMatcher
 from pavenet_lite.model import build_model
+from pavenet_lite.model.inflate import init_from_checkpoint
 
 
 @dataclass
@@ -56,6 +57,7 @@ class TrainConfig:
     val_split: str = "val"
     val_videos: int | None = None  # validate on the first n val videos (None: all)
     num_workers: int = 0
+    init_from: str | None = None  # start from these weights (any F: inflated over frames, pavenet_lite.model.inflate)
     overrides: dict[str, Any] = field(default_factory=dict)  # PAVENetConfig fields to override
     progress: bool = True
 
@@ -108,7 +110,11 @@ class Trainer:
             raise ValueError("--amp needs a CUDA device (pass --device cuda)")
         self.cfg = model_cfg or get_config(tcfg.config, num_frames=tcfg.frames, **tcfg.overrides)
         torch.manual_seed(tcfg.seed)
-        self.model = build_model(self.cfg).to(self.device)
+        self.model = build_model(self.cfg)
+        if tcfg.init_from:
+            # A resumed run overwrites these weights with last.pt; the init only decides where step 0 starts.
+            init_from_checkpoint(self.model, load_checkpoint(tcfg.init_from), self.cfg.num_frames, tcfg.init_from)
+        self.model.to(self.device)
         self.criterion = SetCriterion(self.cfg, HungarianMatcher.from_config(self.cfg))
         self.ddp = None
         if self.world > 1:
@@ -295,6 +301,9 @@ class Trainer:
                  f"--frames {self.cfg.num_frames}", f"--steps {self.total_steps}", f"--batch-size {t.batch_size}",
                  f"--accum {t.accum}", f"--seed {t.seed}", f"--device {t.device}"]
         parts += [f"--lr {t.lr}"] if t.lr is not None else []
+        parts += [f"--warmup {t.warmup}"] if t.warmup != TrainConfig.warmup else []
+        parts += [f"--lr-drop {t.lr_drop}"] if t.lr_drop != TrainConfig.lr_drop else []
+        parts += [f"--init-from {t.init_from}"] if t.init_from else []
         parts += [f"--amp --amp-dtype {t.amp_dtype}"] if t.amp else []
         parts += [f"--val-every {t.val_every}"] if t.val_every else []
         parts += [f"--val-videos {t.val_videos}"] if t.val_videos is not None else []
