@@ -329,7 +329,19 @@ class Trainer:
                 "torch": torch.__version__, "command": self.command(),
                 "best_val_map": self.best_map, "last_val": vals[-1] if vals else None,
                 "learning_curve": [(v["step"], v["time"], v["val_map"]) for v in vals]}
+        if self.tcfg.init_from:
+            card["init_card"] = _init_card(Path(self.tcfg.init_from))
         path = self.out / "card.json"
         path.write_text(json.dumps(card, indent=2))
         return path
 
+
+
+def _init_card(path: Path) -> dict[str, Any] | None:
+    """The card of the run that `--init-from` weights came from: an exported checkpoint's own card, or the
+    `card.json` of the run directory holding `best.pt` / `last.pt`. None if neither exists."""
+    state = load_checkpoint(path)
+    if "card" in state:
+        return state["card"]
+    run_card = path.parent / "card.json"
+    return json.loads(run_card.read_text()) if run_card.exists() else None

@@ -1,10 +1,11 @@
 """Image-to-video initialisation: an inflated F = 3 model equals its F = 1 source on a clip of identical frames."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
-from pavenet_lite.checkpoint import save_checkpoint
 from pavenet_lite.config import get_config
 from pavenet_lite.model import build_model
 from pavenet_lite.model.deformable_attention import FrameLinear
@@ -68,15 +69,19 @@ def test_another_architecture_fails_naming_the_parameter():
         inflate_state_dict(small.state_dict(), 1, _model(3), 3)
 
 
-def test_trainer_starts_from_inflated_weights(synth_small, tmp_path):
-    image = Trainer(TrainConfig(data=str(synth_small), out=str(tmp_path / "img"), frames=1, steps=1, batch_size=2,
-                                progress=False, overrides=dict(FAST_MODEL)))
-    save_checkpoint({"model": image.model.state_dict(), "config": image.cfg.to_dict()}, tmp_path / "img.pt")
-    video = Trainer(TrainConfig(data=str(synth_small), out=str(tmp_path / "vid"), frames=3, steps=1, batch_size=2,
-                                progress=False, overrides=dict(FAST_MODEL), init_from=str(tmp_path / "img.pt")))
+def test_trainer_starts_from_inflated_weights_and_records_their_card(synth_small, tmp_path):
+    def config(out, frames, **kw):
+        return TrainConfig(data=str(synth_small), out=str(tmp_path / out), frames=frames, steps=1, batch_size=2,
+                           val_videos=1, progress=False, overrides=dict(FAST_MODEL), **kw)
+
+    image = Trainer(config("img", 1))
+    image.fit()
+    video = Trainer(config("vid", 3, init_from=str(tmp_path / "img" / "last.pt")))
     key = "pose_decoder.layers.0.cross_attn.value_proj.weight"
     assert torch.equal(video.model.state_dict()[key], image.model.state_dict()[key])
     assert "--init-from" in video.command()
-    fresh = Trainer(TrainConfig(data=str(synth_small), out=str(tmp_path / "new"), frames=3, steps=1, batch_size=2,
-                                seed=5, progress=False, overrides=dict(FAST_MODEL)))
+    video.fit()
+    card = json.loads((tmp_path / "vid" / "card.json").read_text())
+    assert card["init_card"]["config"]["num_frames"] == 1 and card["init_card"]["command"] == image.command()
+    fresh = Trainer(config("new", 3, seed=5))
     assert not torch.equal(fresh.model.state_dict()[key], image.model.state_dict()[key])
