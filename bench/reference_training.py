@@ -50,6 +50,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--evals", type=int, default=8, help="validations during the run")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE")
+    p.add_argument("--init-from", default=None, help="start from these weights (an F=1 run is inflated to F)")
     p.add_argument("--export", default=None, help="write the slim best checkpoint here")
     p.add_argument("--steps-file", default=None,
                    help="share the step count between runs: the first run to calibrate writes it, others wait for it")
@@ -61,7 +62,7 @@ def main() -> None:
         return TrainConfig(data=a.data, out=str(out), config=a.config, frames=a.frames, steps=steps,
                            batch_size=a.batch_size, lr=a.lr, device=a.device, amp=a.amp, seed=a.seed,
                            num_workers=a.workers, val_every=val_every, overrides=overrides, progress=False,
-                           log_every=50)
+                           log_every=50, init_from=a.init_from)
 
     if a.follow:
         while not Path(a.steps_file).exists():
@@ -70,7 +71,6 @@ def main() -> None:
         steps = int(Path(a.steps_file).read_text())
     else:
         steps = calibrate(a, config)
-    trainer = Trainer(config(Path(a.out), steps, max(1, steps // a.evals)))
     trainer = Trainer(config(Path(a.out), steps, max(1, steps // a.evals)))
     history = trainer.fit()
     vals = [h for h in history if "val_map" in h]
