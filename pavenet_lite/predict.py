@@ -129,11 +129,15 @@ class Predictor:
     def evaluate(self, root: str | Path, split: str = "val", max_videos: int | None = None,
                  progress: bool = False) -> PoseTrackAP:
         """PoseTrack mAP (poseval protocol) of this model on a split, computed in memory."""
+        return evaluate_posetrack(*self.predict_split(root, split, max_videos, progress))
+
+    def predict_split(self, root: str | Path, split: str = "val", max_videos: int | None = None,
+                      progress: bool = False) -> tuple[list[Video], list[Video]]:
+        """(GT videos, prediction videos) of a split, in memory, ready for any evaluator of `evaluation`."""
         videos = read_split(root, split)[:max_videos]
         preds = self.predict_videos(root, split, videos, progress=progress)
-        pred_videos = [Video(v.name, [Frame(f.file_name, f.image_id, f.is_labeled, people)
-                                      for f, people in zip(v.frames, preds[v.name])]) for v in videos]
-        return evaluate_posetrack(videos, pred_videos)
+        return videos, [Video(v.name, [Frame(f.file_name, f.image_id, f.is_labeled, people)
+                                       for f, people in zip(v.frames, preds[v.name])]) for v in videos]
 
 
 def load_frames(source: str | Path) -> np.ndarray:

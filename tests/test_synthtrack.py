@@ -180,3 +180,21 @@ def test_walkers_enter_from_outside_the_view():
         outside_left, outside_right = x_start < view[0], x_start > view[1]
         assert outside_left or outside_right
         assert (x_late > x_start) == outside_left  # ... and walks towards the view
+
+
+def test_degraded_frames_are_replayed_from_the_manifest(tmp_path, monkeypatch):
+    from pavenet_lite.data.synthtrack import degraded_frames, scene
+
+    # Mark every degraded frame with a pure magenta image, then find them again in the JPEGs on disk.
+    monkeypatch.setattr(scene, "degrade", lambda img, rng: Image.new("RGB", img.size, (255, 0, 255)))
+    preset = preset_with("mini", n_train=1, n_val=3, frames=10, degrade_p=0.4)
+    root = generate_synthtrack(tmp_path / "d", preset, seed=1, progress=False, workers=1)
+    replayed = degraded_frames(root, "val")
+    assert sorted(replayed) == sorted(p.name for p in (root / "images" / "val").iterdir())
+    for name, flags in replayed.items():
+        frames = sorted((root / "images" / "val" / name).glob("*.jpg"))
+        magenta = [bool((np.abs(np.asarray(Image.open(f), float) - [255, 0, 255]).max(-1) < 40).all()) for f in frames]
+        assert magenta == flags.tolist(), name
+    assert 0 < sum(int(f.sum()) for f in replayed.values()) < 30
+    with pytest.raises(FileNotFoundError, match="synthtrack.json"):
+        degraded_frames(tmp_path / "nowhere")

@@ -113,10 +113,7 @@ class _Job:
 def _render_video(job: _Job) -> dict[str, int]:
     """Render and write one video (JPEG frames + PoseTrack18 JSON); returns its counts for the manifest."""
     p = job.preset
-    rng = np.random.default_rng([job.seed, 0 if job.split == "train" else 1, job.index, zlib.crc32(p.name.encode())])
-    world = World(p, job.n_people, rng)
-    labeled = labeled_frames(job.split, p.frames, rng, p.train_labeled)
-    degraded = rng.random(p.frames) < p.degrade_p
+    rng, world, labeled, degraded = _plan(job)
     name = sequence_name(job.split, job.seq)
     img_dir = Path(job.out_dir) / "images" / job.split / name
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +148,32 @@ def _render_video(job: _Job) -> dict[str, int]:
                             people=people, ignore_regions=[] if region is None else [region]))
     write_video(Video(name=name, frames=frames), Path(job.out_dir) / "annotations" / job.split / f"{name}.json")
     return counts
+
+
+def _plan(job: _Job) -> tuple[np.random.Generator, World, np.ndarray, np.ndarray]:
+    """The random decisions of one video before any frame is rendered: its generator (to be used on), the world,
+    labelled frames `[frames]` and degraded frames `[frames]`."""
+    p = job.preset
+    rng = np.random.default_rng([job.seed, 0 if job.split == "train" else 1, job.index, zlib.crc32(p.name.encode())])
+    world = World(p, job.n_people, rng)
+    labeled = labeled_frames(job.split, p.frames, rng, p.train_labeled)
+    degraded = rng.random(p.frames) < p.degrade_p
+    return rng, world, labeled, degraded
+
+
+def degraded_frames(root: str | Path, split: str = "val") -> dict[str, np.ndarray]:
+    """Which frames of each video of a generated SynthTrack split were degraded (blur, noise, dark): video name ->
+    `[frames]` bool. The files do not say (PoseTrack has no such field); the manifest's preset and seed replay it."""
+    manifest_path = Path(root) / "synthtrack.json"
+    if not manifest_path.exists():
+        raise FileNotFoundError(f"{manifest_path}: not found; degraded frames are known only for SynthTrack data")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("version") != VERSION:
+        raise ValueError(f"{manifest_path}: field 'version' is {manifest.get('version')!r}, this generator is "
+                         f"version {VERSION}; regenerate the data set to replay it")
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in manifest["preset"].items()}
+    jobs = _jobs(Path(root), SynthTrackPreset(**fields), int(manifest["seed"]))
+    return {sequence_name(j.split, j.seq): _plan(j)[3] for j in jobs if j.split == split}
 
 
 def _jobs(out_dir: Path, preset: SynthTrackPreset, seed: int) -> list[_Job]:
