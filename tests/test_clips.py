@@ -68,18 +68,19 @@ def test_eval_sample_targets_by_hand(tmp_path):
     assert len(data) == 2
     clip, target = data[0]
     assert clip.shape == (3, 3, 24, 32) and clip.dtype == torch.float32
-    # 64 x 48 -> 32 x 24: u = (x + 0.5) / 2 - 0.5, normalised by (w, h) = (32, 24).
+    # 64 x 48 -> 32 x 24: pixel centre u = (x + 0.5) / 2 - 0.5, normalised edge-based: (u + 0.5) / 32.
     u, v = (NOSE[0] + 0.5) / 2 - 0.5, (NOSE[1] + 0.5) / 2 - 0.5
     assert target["keypoints"].shape == (1, 15, 2)  # the box-only person (no joints) is not a target
-    torch.testing.assert_close(target["keypoints"][0, 0], torch.tensor([u / 32, v / 24]))
+    torch.testing.assert_close(target["keypoints"][0, 0], torch.tensor([(u + 0.5) / 32, (v + 0.5) / 24]))
     lw = (LEFT_WRIST[0] + 0.5) / 2 - 0.5, (LEFT_WRIST[1] + 0.5) / 2 - 0.5
-    torch.testing.assert_close(target["keypoints"][0, 7], torch.tensor([lw[0] / 32, lw[1] / 24]))  # model 7 = l wrist
+    torch.testing.assert_close(target["keypoints"][0, 7],
+                               torch.tensor([(lw[0] + 0.5) / 32, (lw[1] + 0.5) / 24]))  # model 7 = l wrist
     expected_annotated = torch.zeros(1, 15, dtype=torch.bool)
     expected_annotated[0, [0, 7]] = True
     assert torch.equal(target["annotated"], expected_annotated)
     assert target["visible"][0, 0] and not target["visible"][0, 7]
     # bbox [30, 10, 20, 30] -> x 14.75..24.75, y 4.75..19.75: area 10 * 15 px of 32 * 24.
-    torch.testing.assert_close(target["boxes"][0], torch.tensor([14.75 / 32, 4.75 / 24, 24.75 / 32, 19.75 / 24]))
+    torch.testing.assert_close(target["boxes"][0], torch.tensor([15.25 / 32, 5.25 / 24, 25.25 / 32, 20.25 / 24]))
     torch.testing.assert_close(target["areas"], torch.tensor([150 / (32 * 24)]))
     assert target["track_ids"].tolist() == [2] and target["track_ids"].dtype == torch.int64
     assert target["size"].tolist() == [24, 32] and target["orig_size"].tolist() == [48, 64]

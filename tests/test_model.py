@@ -8,8 +8,6 @@ from pavenet_lite.config import get_config
 from pavenet_lite.model import build_model
 
 
-
-
 def make_batch(Fr: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Two clips of different aspect ratios in one 64 x 64 padded batch: 64 x 48 (w x h) and 40 x 64."""
     g = torch.Generator().manual_seed(seed)
@@ -77,7 +75,7 @@ def test_output_shapes_and_ranges(Fr):
     sizes = torch.tensor([[64.0, 48.0], [40.0, 64.0]])
     first = att["pose_decoder"][0]["locations"]
     for b in range(B):
-        want = enc["pred_keypoints"][b, chosen[b]] * sizes[b]                      # [Q, K, 2] pixels
+        want = enc["pred_keypoints"][b, chosen[b]] * sizes[b] - 0.5                # [Q, K, 2] pixel centres
         for f in range(Fr):
             for lvl in range(L):
                 torch.testing.assert_close(first[b, :, 1, f, lvl], want, rtol=0, atol=1e-3)

@@ -162,14 +162,15 @@ def test_postprocess_by_hand():
     r0 = res[0]
     assert r0["query_index"].tolist() == [2, 0]                 # sorted by score: logit 2.0 then 0.0
     torch.testing.assert_close(r0["scores"], torch.tensor([sig(2.0), sig(0.0)]))
-    torch.testing.assert_close(r0["keypoints"][0], torch.tensor([[50.0, 50.0], [150.0, 100.0]]))  # y clamped to h
-    torch.testing.assert_close(r0["keypoints"][1], torch.tensor([[20.0, 20.0], [60.0, 40.0]]))
+    # x * w - 0.5 (edge-based normalised -> pixel centres), clamped to the last pixel
+    torch.testing.assert_close(r0["keypoints"][0], torch.tensor([[49.5, 49.5], [149.5, 99.0]]))  # y clamped to h - 1
+    torch.testing.assert_close(r0["keypoints"][1], torch.tensor([[19.5, 19.5], [59.5, 39.5]]))
     p = lambda sx, sy: 0.7 * (1 - math.exp(-0.2 / sx)) * (1 - math.exp(-0.2 / sy))  # noqa: E731
     torch.testing.assert_close(r0["keypoint_scores"][0], torch.tensor([sig(2.0) * p(0.1, 0.1), sig(2.0) * p(0.2, 0.4)]))
-    torch.testing.assert_close(r0["boxes"][0], torch.tensor([50.0, 50.0, 150.0, 100.0]))
+    torch.testing.assert_close(r0["boxes"][0], torch.tensor([49.5, 49.5, 149.5, 99.0]))
     r1 = res[1]
     assert r1["query_index"].tolist() == [1]
-    torch.testing.assert_close(r1["keypoints"][0], torch.tensor([[40.0, 25.0], [80.0, 0.0]]))
+    torch.testing.assert_close(r1["keypoints"][0], torch.tensor([[39.5, 24.5], [79.0, 0.0]]))
     assert len(postprocess(out, torch.tensor([[100, 200], [50, 80]]), top_k=1)[0]["scores"]) == 1
 
 
@@ -178,7 +179,7 @@ def test_postprocess_without_joint_decoder_uses_pose_queries():
     out["refine_outputs"] = []
     res = postprocess(out, torch.tensor([[10, 10], [10, 10]]), top_k=3)
     assert res[1]["query_index"].tolist() == [1, 0, 2]
-    torch.testing.assert_close(res[1]["keypoints"][0], out["pred_keypoints"][1, 1] * 10)
+    torch.testing.assert_close(res[1]["keypoints"][0], (out["pred_keypoints"][1, 1] * 10 - 0.5).clamp(0, 9))
 
 
 def test_keypoint_confidence_and_oks_nms():

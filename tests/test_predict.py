@@ -89,3 +89,30 @@ def test_predict_posetrack_files_are_read_and_evaluated(predictor, synth_small, 
     from_files = evaluate_posetrack(synth_small / "annotations" / "val", tmp_path / "pred")
     in_memory = predictor.evaluate(synth_small, "val")
     assert from_files.per_joint == pytest.approx(in_memory.per_joint, abs=1e-6, nan_ok=True)
+
+
+@pytest.mark.parametrize("max_size", [96, 192, 250])
+def test_targets_map_back_to_the_original_pixels(synth_small, max_size):
+    """Target normalisation (data) and postprocess (model -> pixels) are exact inverses at any input scale."""
+    from pavenet_lite.data.clips import PoseTrackClips
+    from pavenet_lite.joints import MODEL_TO_PT18
+    from pavenet_lite.model import postprocess
+
+    ds = PoseTrackClips(synth_small, "val", num_frames=1, max_size=max_size, train=False)
+    checked = 0
+    for i in range(len(ds)):
+        _, target = ds[i]
+        video, t = ds.samples[i]
+        gt = [p for p in ds.videos[video].frames[t].people if p.annotated[list(MODEL_TO_PT18)].any()]
+        G, K = target["keypoints"].shape[:2]
+        outputs = {"pred_logits": torch.linspace(3, -3, G)[None], "pred_keypoints": target["keypoints"][None],
+                   "pred_sigmas": torch.full((1, G, K, 2), 0.1)}
+        back = postprocess(outputs, [target])[0]["keypoints"]                   # [G, K, 2], order kept by score
+        for g, person in enumerate(gt):
+            ann = target["annotated"][g]
+            inside = (person.keypoints[list(MODEL_TO_PT18)] >= 0).all(-1)  # postprocess clamps to the frame
+            expected = torch.as_tensor(person.keypoints[list(MODEL_TO_PT18)], dtype=torch.float32)
+            torch.testing.assert_close(back[g][ann & torch.as_tensor(inside)], expected[ann & torch.as_tensor(inside)],
+                                       atol=2e-3, rtol=0)
+            checked += int(ann.sum())
+    assert checked > 50

@@ -67,7 +67,7 @@ def test_capture_scale_and_locations(clip):
     np.testing.assert_allclose(clip.scale, [2.0, 2.0])
     loc, w = pose_query_attention(clip, 1, 5)
     raw = clip.outputs["attention"]["pose_decoder"][1]
-    np.testing.assert_allclose(loc, raw["locations"][0, 5].numpy() * 2.0, rtol=1e-6)
+    np.testing.assert_allclose(loc, (raw["locations"][0, 5].numpy() + 0.5) * 2.0 - 0.5, rtol=1e-6)  # pixel centres
     np.testing.assert_allclose(w.sum((1, 2, 3)), np.ones(w.shape[0]), rtol=1e-5)   # one softmax per head
 
 
@@ -118,7 +118,7 @@ def test_explorer_callback_figure_matches_capture(predictor):
     stages = 1 + clip_b.num_layers + (4 in query_keypoints(clip_b)["refined"])
     assert len(fig.data) == 3 * FR + stages + 1
     raw = clip_b.outputs["attention"]["pose_decoder"][1]
-    loc = raw["locations"][0, 4].numpy() * clip_b.scale
+    loc = (raw["locations"][0, 4].numpy() + 0.5) * clip_b.scale - 0.5
     w = raw["weights"][0, 4].numpy()
     for f in range(FR):
         trace = fig.data[3 * f + 1]
@@ -171,7 +171,7 @@ def test_static_encoder_plot_matches_capture(clip):
     fig = plot_encoder_attention(clip.frames[1], clip, layer=0, frame_index=1, tokens=tokens, centres=centres)
     scatters = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
     assert len(scatters) == 2 * len(tokens)                        # samples + star per token
-    raw = clip.outputs["attention"]["encoder"][0]["locations"][0, 1].numpy() * clip.scale   # [N, M, L, P, 2]
+    raw = (clip.outputs["attention"]["encoder"][0]["locations"][0, 1].numpy() + 0.5) * clip.scale - 0.5  # [N, M, L, P, 2]
     for i, t in enumerate(tokens):
         np.testing.assert_allclose(scatters[2 * i].get_offsets(), raw[t].reshape(-1, 2), rtol=1e-6)
         np.testing.assert_allclose(scatters[2 * i + 1].get_offsets(), centres[i:i + 1])

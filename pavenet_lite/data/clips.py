@@ -46,7 +46,9 @@ def build_target(people: Sequence[Person], size: tuple[int, int]) -> dict[str, t
     """Centre-frame targets in model order (K = 15) from people in output pixels (PT18 order).
 
     People without any annotated model joint (all joints cropped away, or box-only annotations) are left out: there is
-    nothing for the model to regress. Coordinates are normalised by the unpadded size (h, w): x / w, y / h.
+    nothing for the model to regress. Coordinates are normalised by the unpadded size (h, w), edge-based:
+    (x + 0.5) / w, (y + 0.5) / h, so 0 and 1 are the outer edges of the first and last pixel, as for the model's token
+    grid and `grid_sample(align_corners=False)` (pixel coordinates are pixel centres, `transforms.py`).
     Returns keypoints [G, K, 2], annotated [G, K], visible [G, K], areas [G], boxes [G, 4] (xyxy), track_ids [G].
     """
     h, w = size
@@ -61,10 +63,10 @@ def build_target(people: Sequence[Person], size: tuple[int, int]) -> dict[str, t
         box = _box_xyxy(p, kp[ann])
         # At least one pixel of area: OKS divides by it, and a single annotated joint has zero extent.
         areas.append(max((box[2] - box[0]) * (box[3] - box[1]), 1.0) / (w * h))
-        keypoints.append(kp / scale)
+        keypoints.append((kp + 0.5) / scale)
         annotated.append(ann)
         visible.append(p.visible[idx] & ann)
-        boxes.append(box / np.tile(scale, 2))
+        boxes.append((box + 0.5) / np.tile(scale, 2))
         track_ids.append(p.track_id)
     g = len(keypoints)
     return {

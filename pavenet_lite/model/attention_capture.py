@@ -30,10 +30,10 @@ def to_pixels(locations: torch.Tensor, ratios: torch.Tensor, sizes: torch.Tensor
     """Padded-level normalised locations `[B, ..., L, P, 2]` -> pixels of the unpadded input, same shape.
 
     ratios `[B, L, 2]` valid ratios, sizes `[B, 2]` (w, h). Dividing by the level's valid ratio maps the padded
-    level map back to normalised coordinates of the unpadded image.
+    level map back to (edge-based) normalised coordinates of the unpadded image; - 0.5 gives pixel centres.
     """
     B, L = ratios.shape[:2]
     lead = [1] * (locations.dim() - 4)
     r = ratios.view(B, *lead, L, 1, 2)
     s = sizes.to(locations.dtype).view(B, *lead, 1, 1, 2)
-    return locations / r * s
+    return locations / r * s - 0.5

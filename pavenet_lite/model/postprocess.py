@@ -1,8 +1,9 @@
 """From model outputs to people in original-frame pixels: top-k per clip, per-keypoint scores, no NMS.
 
 Keypoints come from the joint decoder's last layer (the pose decoder's last layer when the model has no joint
-decoder). Normalised coordinates are relative to the unpadded input, which is the original frame resized with its
-aspect ratio kept, so x_pixel = x * orig_w and y_pixel = y * orig_h (`size` is not needed for the mapping).
+decoder). Normalised coordinates are edge-based and relative to the unpadded input, which is the original frame
+resized with its aspect ratio kept, so x_pixel = x * orig_w - 0.5 and y_pixel = y * orig_h - 0.5 (pixel centres at
+integers; `size` is not needed for the mapping). `normalised_to_pixels` undoes `data.clips.build_target` exactly.
 
 Per-keypoint confidence as Poseur / the official head (pavenet_model.md §6):
 p = 0.7 * (1 - exp(-0.2 / sigma_x)) * (1 - exp(-0.2 / sigma_y)); keypoint score = person score * p. The official
@@ -18,6 +19,11 @@ import numpy as np
 import torch
 
 from pavenet_lite.joints import MODEL_TO_PT18, PT18_OKS_SIGMAS
+
+
+def normalised_to_pixels(normalised: torch.Tensor, w: float, h: float) -> torch.Tensor:
+    """Edge-based normalised (x, y) `[..., 2]` -> pixel-centre coordinates of a w x h image, same shape."""
+    return normalised * normalised.new_tensor([w, h]) - 0.5
 
 
 def keypoint_confidence(sigmas: torch.Tensor) -> torch.Tensor:
@@ -81,8 +87,8 @@ def postprocess(outputs: dict[str, Any], targets_or_sizes: list[dict[str, Any]] 
             order = order[:top_k]
         rows, scores = rows[order], scores[order]
         h, w = (float(v) for v in orig[b])
-        kpts = kpts_all[rows] * kpts_all.new_tensor([w, h])
-        kpts = torch.stack([kpts[..., 0].clamp(0, w), kpts[..., 1].clamp(0, h)], -1).cpu()
+        kpts = normalised_to_pixels(kpts_all[rows], w, h)
+        kpts = torch.stack([kpts[..., 0].clamp(0, w - 1), kpts[..., 1].clamp(0, h - 1)], -1).cpu()
         scores = scores.cpu()
         if oks_nms and len(rows) > 0:
             keep = oks_nms_indices(kpts, scores)

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from pavenet_lite.joints import MODEL_NAMES
+from pavenet_lite.model.postprocess import normalised_to_pixels
 from pavenet_lite.viz.skeleton import color_for, draw_skeleton
 
 LEVEL_COLOURS = ("#e41a1c", "#ff7f00", "#ffd92f", "#4daf4a", "#377eb8", "#984ea3")
@@ -64,11 +65,16 @@ def capture_clip(predictor, frames: np.ndarray) -> ClipAttention:
     return ClipAttention(np.asarray(frames), outputs, people, scale)
 
 
+def _to_original(xy: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Pixel-centre coordinates `[..., 2]` of the network input -> the same of the original frame."""
+    return (xy + 0.5) * scale - 0.5
+
+
 def pose_query_attention(clip: ClipAttention, layer: int, query: int) -> tuple[np.ndarray, np.ndarray]:
     """Samples of pose query `query` in pose layer `layer`: locations `[M, F, L, K, 2]` in ORIGINAL-frame pixels
     and weights `[M, F, L, K]` (each head sums to 1)."""
     attn = clip.outputs["attention"]["pose_decoder"][layer]
-    loc = attn["locations"][0, query].cpu().numpy() * clip.scale   # [M, F, L, K, 2]
+    loc = _to_original(attn["locations"][0, query].cpu().numpy(), clip.scale)   # [M, F, L, K, 2]
     return loc, attn["weights"][0, query].cpu().numpy()
 
 
@@ -102,7 +108,8 @@ def query_keypoints(clip: ClipAttention) -> dict[str, Any]:
     "centre" = list of (stage name, `[Q, K, 2]`) for the proposal and every pose layer (centre frame only), plus
     "refined" {query: `[K, 2]`} for the people the joint decoder refined."""
     out = clip.outputs
-    size = torch.as_tensor(clip.frames.shape[1:3][::-1], dtype=torch.float32)   # (w, h) of the original frame
+    h, w = clip.frames.shape[1:3]                                                # of the original frame
+    px = lambda k: normalised_to_pixels(k.float(), w, h).numpy()
     enc = out["enc_outputs"]
     ranking = enc["pred_logits"][0].masked_fill(~enc["valid"][0], float("-inf"))
     top = ranking.topk(clip.num_queries).indices                                # the same top-Q as the model
@@ -112,9 +119,9 @@ def query_keypoints(clip: ClipAttention) -> dict[str, Any]:
     refined = {}
     if out["refine_outputs"]:
         for row, q in enumerate(out["refine_query_index"].tolist()):
-            refined[q] = (out["refine_outputs"][-1]["pred_keypoints"][row] * size).numpy()
-    return {"frames": (out["frame_keypoints"][0] * size).numpy(),
-            "centre": [(name, (k * size).numpy()) for name, k in stages], "refined": refined}
+            refined[q] = px(out["refine_outputs"][-1]["pred_keypoints"][row])
+    return {"frames": px(out["frame_keypoints"][0]), "centre": [(name, px(k)) for name, k in stages],
+            "refined": refined}
 
 
 def nearest_query(clip: ClipAttention, x: float, y: float) -> int:
@@ -173,7 +180,7 @@ def plot_encoder_attention(frame: np.ndarray, clip: ClipAttention, layer: int, f
     (original size): a star at each token's cell centre (`centres` `[T, 2]` original pixels), its M * L * P samples
     coloured by level, size by weight, joined to the token by thin lines."""
     attn = clip.outputs["attention"]["encoder"][layer]
-    loc = attn["locations"][0, frame_index, tokens].cpu().numpy() * clip.scale   # [T, M, L, P, 2]
+    loc = _to_original(attn["locations"][0, frame_index, tokens].cpu().numpy(), clip.scale)   # [T, M, L, P, 2]
     wts = attn["weights"][0, frame_index, tokens].cpu().numpy()                 # [T, M, L, P]
     h, w = frame.shape[:2]
     fig = Figure(figsize=(panel_width, panel_width * h / w + 0.3), layout="constrained")
