@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as Fn
 from torch import nn
+from tqdm.auto import tqdm
 
 from pavenet_lite.data.clips import PoseTrackClips, collate_clips
 from pavenet_lite.joints import K
@@ -287,7 +288,7 @@ def topdown_loss(model: TopDownPoseEstimator, clips: torch.Tensor, targets: list
 
 
 def train_topdown(root: str | Path, cfg: TopDownConfig | None = None, steps: int = 200, seed: int = 0,
-                  batch_size: int = 2) -> tuple[TopDownPoseEstimator, list[dict[str, float]]]:
+                  batch_size: int = 2, progress: bool = False) -> tuple[TopDownPoseEstimator, list[dict[str, float]]]:
     """A small training run on the "train" split of a PoseTrack18-layout data set (e.g. SynthTrack) from scratch.
 
     Returns the model (in eval mode) and the loss history (one dict of floats per step). Clips are drawn with a seeded
@@ -300,7 +301,7 @@ def train_topdown(root: str | Path, cfg: TopDownConfig | None = None, steps: int
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     g = torch.Generator().manual_seed(seed)
     history = []
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc="train top-down", disable=not progress):
         clips, _, targets = collate_clips([data[int(i)] for i in torch.randint(len(data), (batch_size,), generator=g)])
         losses = topdown_loss(model, clips, targets)
         opt.zero_grad(set_to_none=True)
