@@ -297,7 +297,8 @@ class Trainer:
     def command(self) -> str:
         """The `pavenet train` command line equivalent to this run."""
         t = self.tcfg
-        parts = ["pavenet train", f"--config {t.config}", f"--data {t.data}", f"--out {t.out}",
+        launcher = f"torchrun --standalone --nproc_per_node={self.world} -m pavenet_lite" if self.world > 1 else "pavenet"
+        parts = [f"{launcher} train", f"--config {t.config}", f"--data {t.data}", f"--out {t.out}",
                  f"--frames {self.cfg.num_frames}", f"--steps {self.total_steps}", f"--batch-size {t.batch_size}",
                  f"--accum {t.accum}", f"--seed {t.seed}", f"--device {t.device}"]
         parts += [f"--lr {t.lr}"] if t.lr is not None else []
