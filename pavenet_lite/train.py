@@ -147,6 +147,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=tcfg.amp and self.amp_dtype == torch.float16)
         self.step = 0
         self.best_map = -1.0
+        self.elapsed = 0.0  # seconds of training (and validation) before this process took over, from last.pt
+        self._clock = time.perf_counter()
         self.out = Path(tcfg.out)
 
     # -- state ---------------------------------------------------------------------------------------------------
@@ -154,7 +156,7 @@ class Trainer:
         return {"model": self.model.state_dict(), "config": self.cfg.to_dict(), "train_config": asdict(self.tcfg),
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "rng": _rng_state(), "step": self.step,
-                "best_map": self.best_map}
+                "best_map": self.best_map, "elapsed": self.time()}
 
     def load_state_dict(self, state: dict[str, Any], path: str | os.PathLike) -> None:
         check_config_matches(path, state["config"], self.cfg.to_dict())
@@ -165,6 +167,7 @@ class Trainer:
         _set_rng_state(state["rng"])
         self.step = int(state["step"])
         self.best_map = float(state.get("best_map", -1.0))
+        self.elapsed = float(state.get("elapsed", 0.0))
 
     def save(self, name: str) -> Path:
         path = self.out / name
@@ -246,7 +249,7 @@ class Trainer:
         batches = self._batches()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.tcfg.progress or self.rank != 0,
                    desc="train")
-        t0 = time.perf_counter()
+        self._clock = time.perf_counter()
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
         while self.step < end:
             terms = self.train_step([next(batches) for _ in range(self.tcfg.accum)])
@@ -255,16 +258,20 @@ class Trainer:
             last = self.step == self.total_steps
             if self.step % self.tcfg.log_every == 0 or last:
                 row = {"step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
-                       "time": time.perf_counter() - t0, **terms}
+                       "time": self.time(), **terms}
                 history.append(self._log(row))
             if (self.tcfg.val_every and self.step % self.tcfg.val_every == 0) or last:
-                history.append(self._log({"step": self.step, "time": time.perf_counter() - t0, **self.validate()}))
+                history.append(self._log({"step": self.step, "time": self.time(), **self.validate()}))
             if self.step % self.tcfg.ckpt_every == 0 or self.step == end:
                 self.save("last.pt")
         bar.close()
         if self.rank == 0 and self.step == self.total_steps:
-            self.write_card(time.perf_counter() - t0)
+            self.write_card(self.time())
         return history
+
+    def time(self) -> float:
+        """Wall-clock seconds of this run so far, summed over interrupted and resumed processes."""
+        return self.elapsed + time.perf_counter() - self._clock
 
     def _truncate_metrics(self) -> None:
         """Drop rows logged after the step of `last.pt`: the resumed run logs those steps again."""

@@ -129,6 +129,11 @@ def test_resume_drops_metrics_logged_after_the_checkpoint(synth_small, tmp_path)
     Trainer(_cfg(synth_small, tmp_path, log_every=1)).fit(resume=True)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4]
+    # The clock continues across the resume: times never go back, and the card's wall time covers both processes.
+    times = [r["time"] for r in rows]
+    assert times == sorted(times) and times[2] > times[1] > 0
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["wall_time_s"] >= round(times[-1], 1) - 0.1 and card["learning_curve"][-1][1] == rows[-1]["time"]
 
 
 def test_export_keeps_weights_config_and_card_only(synth_small, tmp_path):
