@@ -36,7 +36,9 @@ def main() -> None:
     offset = 0.0
     for i, c in enumerate(chain):
         steps, secs, maps = zip(*c["learning_curve"]) if c["learning_curve"] else ((), (), ())
-        label = f"phase {i + 1}: F = {c['config']['num_frames']}, {c['steps']} steps ({c['device'].split(',')[0]})"
+        n_val = c["train_config"].get("val_videos")
+        label = (f"phase {i + 1}: F = {c['config']['num_frames']}, {c['steps']} steps, "
+                 f"val on {'all' if n_val is None else f'the first {n_val}'} videos")
         ax.plot([(offset + s) / 60 for s in secs], maps, "o-", label=label)
         print(f"phase {i + 1}: " + ", ".join(f"step {st} @ {(offset + s) / 60:.0f} min: {m:.1f}"
                                              for st, s, m in zip(steps, secs, maps)))
