@@ -135,9 +135,13 @@ class Predictor:
                       progress: bool = False) -> tuple[list[Video], list[Video]]:
         """(GT videos, prediction videos) of a split, in memory, ready for any evaluator of `evaluation`."""
         videos = read_split(root, split)[:max_videos]
-        preds = self.predict_videos(root, split, videos, progress=progress)
-        return videos, [Video(v.name, [Frame(f.file_name, f.image_id, f.is_labeled, people)
-                                       for f, people in zip(v.frames, preds[v.name])]) for v in videos]
+        return videos, prediction_videos(videos, self.predict_videos(root, split, videos, progress=progress))
+
+
+def prediction_videos(videos: Sequence[Video], people: dict[str, list[list[Person]]]) -> list[Video]:
+    """GT `videos` with their people replaced by predictions (video name -> people per frame), frames kept."""
+    return [Video(v.name, [Frame(f.file_name, f.image_id, f.is_labeled, ppl)
+                           for f, ppl in zip(v.frames, people[v.name])]) for v in videos]
 
 
 def load_frames(source: str | Path) -> np.ndarray:

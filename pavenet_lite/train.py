@@ -111,9 +111,12 @@ class Trainer:
         self.cfg = model_cfg or get_config(tcfg.config, num_frames=tcfg.frames, **tcfg.overrides)
         torch.manual_seed(tcfg.seed)
         self.model = build_model(self.cfg)
+        self.init_card: dict[str, Any] | None = None  # the card of the run the --init-from weights came from
         if tcfg.init_from:
             # A resumed run overwrites these weights with last.pt; the init only decides where step 0 starts.
-            init_from_checkpoint(self.model, load_checkpoint(tcfg.init_from), self.cfg.num_frames, tcfg.init_from)
+            init = load_checkpoint(tcfg.init_from)
+            init_from_checkpoint(self.model, init, self.cfg.num_frames, tcfg.init_from)
+            self.init_card = _init_card(Path(tcfg.init_from), init)
         self.model.to(self.device)
         self.criterion = SetCriterion(self.cfg, HungarianMatcher.from_config(self.cfg))
         self.ddp = None
@@ -338,17 +341,16 @@ class Trainer:
                 "best_val_map": self.best_map, "last_val": vals[-1] if vals else None,
                 "learning_curve": [(v["step"], v["time"], v["val_map"]) for v in vals]}
         if self.tcfg.init_from:
-            card["init_card"] = _init_card(Path(self.tcfg.init_from))
+            card["init_card"] = self.init_card
         path = self.out / "card.json"
         path.write_text(json.dumps(card, indent=2))
         return path
 
 
 
-def _init_card(path: Path) -> dict[str, Any] | None:
-    """The card of the run that `--init-from` weights came from: an exported checkpoint's own card, or the
-    `card.json` of the run directory holding `best.pt` / `last.pt`. None if neither exists."""
-    state = load_checkpoint(path)
+def _init_card(path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
+    """The card of the run that `--init-from` weights (`state`, read from `path`) came from: an exported checkpoint's
+    own card, or the `card.json` of the run directory holding `best.pt` / `last.pt`. None if neither exists."""
     if "card" in state:
         return state["card"]
     run_card = path.parent / "card.json"

@@ -11,11 +11,12 @@ from pathlib import Path
 import torch
 
 from pavenet_lite.baselines.topdown import TopDownPoseEstimator
-from pavenet_lite.data.annotations import Frame, Person, Video
+from pavenet_lite.data.annotations import Person, Video
 from pavenet_lite.data.clips import PoseTrackClips, collate_clips
 from pavenet_lite.data.posetrack import read_split
 from pavenet_lite.evaluation.writer import person_from_model
 from pavenet_lite.model.postprocess import normalised_to_pixels
+from pavenet_lite.predict import prediction_videos
 
 
 @torch.no_grad()
@@ -32,12 +33,9 @@ def predict_split_topdown(model: TopDownPoseEstimator, root: str | Path, split: 
     for clips, masks, targets in loader:
         for t, out in zip(targets, model(clips, masks)):
             h, w = (float(s) for s in t["orig_size"])
-            kpts = normalised_to_pixels(out["keypoints"], w, h)                      # [n, K, 2]
-            kpts = torch.stack([kpts[..., 0].clamp(0, w - 1), kpts[..., 1].clamp(0, h - 1)], -1)
+            kpts = normalised_to_pixels(out["keypoints"], w, h, clamp=True)          # [n, K, 2]
             scores = out["scores"][:, None] * out["keypoint_scores"].clamp(0, 1)     # [n, K]
             people[t["video"]][t["frame_index"]] = [
                 person_from_model(kpts[i].numpy(), scores[i].numpy(), track_id=i, score=float(out["scores"][i]))
                 for i in range(len(kpts))]
-    preds = [Video(v.name, [Frame(f.file_name, f.image_id, f.is_labeled, p) for f, p in zip(v.frames, people[v.name])])
-             for v in videos]
-    return videos, preds
+    return videos, prediction_videos(videos, people)

@@ -21,9 +21,11 @@ import torch
 from pavenet_lite.joints import MODEL_TO_PT18, PT18_OKS_SIGMAS
 
 
-def normalised_to_pixels(normalised: torch.Tensor, w: float, h: float) -> torch.Tensor:
-    """Edge-based normalised (x, y) `[..., 2]` -> pixel-centre coordinates of a w x h image, same shape."""
-    return normalised * normalised.new_tensor([w, h]) - 0.5
+def normalised_to_pixels(normalised: torch.Tensor, w: float, h: float, clamp: bool = False) -> torch.Tensor:
+    """Edge-based normalised (x, y) `[..., 2]` -> pixel-centre coordinates of a w x h image, same shape;
+    `clamp` keeps them on the image's pixels ([0, w - 1] x [0, h - 1])."""
+    px = normalised * normalised.new_tensor([w, h]) - 0.5
+    return torch.stack([px[..., 0].clamp(0, w - 1), px[..., 1].clamp(0, h - 1)], -1) if clamp else px
 
 
 def keypoint_confidence(sigmas: torch.Tensor) -> torch.Tensor:
@@ -87,8 +89,7 @@ def postprocess(outputs: dict[str, Any], targets_or_sizes: list[dict[str, Any]] 
             order = order[:top_k]
         rows, scores = rows[order], scores[order]
         h, w = (float(v) for v in orig[b])
-        kpts = normalised_to_pixels(kpts_all[rows], w, h)
-        kpts = torch.stack([kpts[..., 0].clamp(0, w - 1), kpts[..., 1].clamp(0, h - 1)], -1).cpu()
+        kpts = normalised_to_pixels(kpts_all[rows], w, h, clamp=True).cpu()
         scores = scores.cpu()
         if oks_nms and len(rows) > 0:
             keep = oks_nms_indices(kpts, scores)
