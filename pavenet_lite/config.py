@@ -40,6 +40,7 @@ class PAVENetConfig:
     enc_points: int = 4                      # P of the spatial encoder
     enc_layers: int = 6
     pose_layers: int = 3                     # spatiotemporal pose decoder; its P = K (pose-aware points)
+    pose_anchor: str = "per_frame"           # "per_frame" (pose-aware) or "centre" (ablation: no motion tracking)
     joint_layers: int = 2                    # joint decoder (0 disables it)
     joint_points: int = 4                    # P of the joint decoder, per frame / level / head
     num_queries: int = 300                   # Q
@@ -80,6 +81,7 @@ class PAVENetConfig:
             ("joint_points", self.joint_points >= 1, ">= 1"),
             ("enc_layers", self.enc_layers >= 0, ">= 0"),
             ("pose_layers", self.pose_layers >= 1, ">= 1"),
+            ("pose_anchor", self.pose_anchor in ("per_frame", "centre"), "'per_frame' or 'centre'"),
             ("joint_layers", self.joint_layers >= 0, ">= 0"),
             ("num_refine", 1 <= self.num_refine <= self.num_queries, "between 1 and num_queries"),
             ("num_keypoints", self.num_keypoints >= 2, ">= 2"),

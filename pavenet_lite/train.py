@@ -162,7 +162,9 @@ class Trainer:
                 "best_map": self.best_map, "elapsed": self.time()}
 
     def load_state_dict(self, state: dict[str, Any], path: str | os.PathLike) -> None:
-        check_config_matches(path, state["config"], self.cfg.to_dict())
+        # Through from_dict, so a checkpoint written before a config field existed compares with its default.
+        saved = PAVENetConfig.from_dict(state["config"], source=str(path)).to_dict()
+        check_config_matches(path, saved, self.cfg.to_dict())
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -1,4 +1,5 @@
-"""Model + matcher + SetCriterion together: every parameter learns from the real training loss, F = 1, 3, 5."""
+"""Model + matcher + SetCriterion together: every parameter learns from the real training loss, F = 1, 3, 5, and
+the centre-anchored ablation."""
 from __future__ import annotations
 
 import pytest
@@ -12,10 +13,10 @@ from pavenet_lite.model import build_model
 from tests.conftest import FAST_MODEL
 
 
-@pytest.mark.parametrize("frames", [1, 3, 5])
-def test_every_parameter_gets_a_gradient_from_the_full_loss(synth_small, frames):
+@pytest.mark.parametrize("frames, anchor", [(1, "per_frame"), (3, "per_frame"), (5, "per_frame"), (3, "centre")])
+def test_every_parameter_gets_a_gradient_from_the_full_loss(synth_small, frames, anchor):
     torch.manual_seed(0)
-    cfg = get_config("tiny", num_frames=frames, **FAST_MODEL)
+    cfg = get_config("tiny", num_frames=frames, pose_anchor=anchor, **FAST_MODEL)
     model = build_model(cfg)
     criterion = SetCriterion(cfg, HungarianMatcher.from_config(cfg))
     ds = PoseTrackClips(synth_small, "train", num_frames=frames, max_size=cfg.max_size, train=True, seed=0)

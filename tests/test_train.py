@@ -60,6 +60,20 @@ def test_resume_with_another_config_fails_clearly(synth_small, tmp_path):
         other.fit(resume=True)
 
 
+def test_resume_from_a_checkpoint_written_before_a_config_field_existed(synth_small, tmp_path):
+    Trainer(_cfg(synth_small, tmp_path, steps=1)).fit()
+    state = load_checkpoint(tmp_path / "last.pt")
+    del state["config"]["pose_anchor"]  # as written by pavenet_lite before the centre-anchored ablation
+    save_checkpoint(state, tmp_path / "last.pt")
+    resumed = Trainer(_cfg(synth_small, tmp_path, steps=2))
+    resumed.fit(resume=True)
+    assert resumed.step == 2
+    state["config"]["pose_anchor"] = "centre"
+    save_checkpoint(state, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match=r"pose_anchor: checkpoint 'centre' vs requested 'per_frame'"):
+        Trainer(_cfg(synth_small, tmp_path, steps=3)).fit(resume=True)
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.pt"
     save_checkpoint({"model": {"w": torch.ones(2)}, "config": {}}, path)

@@ -12,6 +12,11 @@ never receive gradient. We therefore do not build non-centre MLPs for the last l
 output is r_f^(D-1), the anchor the last layer itself used (for D = 1 the tiled proposal). `refine[d]` is a
 ModuleDict keyed by frame index (str(f)); for d < D - 1 it holds all F frames, for d = D - 1 only the centre.
 Every parameter thus learns, and the joint decoder still starts from detached per-frame keypoints as officially.
+
+Ablation `anchor="centre"` (issue 8): every frame samples around the CENTRE frame's keypoints at every layer, i.e.
+plain multi-frame deformable attention with no per-frame pose estimate: only the centre MLPs exist and the refined
+centre estimate is tiled over the F frames. It asks whether following each person through time is what helps, or
+merely seeing more frames.
 """
 from __future__ import annotations
 
@@ -49,16 +54,18 @@ class PoseDecoder(nn.Module):
     -> hidden states (D x `[B, Q, C]`), references after each layer (D x `[B, F, Q, K, 2]`), captures."""
 
     def __init__(self, num_layers: int, hidden_dim: int, ffn_dim: int, dropout: float, num_heads: int,
-                 num_levels: int, num_keypoints: int, num_frames: int):
+                 num_levels: int, num_keypoints: int, num_frames: int, anchor: str = "per_frame"):
         super().__init__()
-        self.num_frames = num_frames
+        if anchor not in ("per_frame", "centre"):
+            raise ValueError(f"PoseDecoder: anchor must be 'per_frame' or 'centre', got {anchor!r}")
+        self.num_frames, self.anchor = num_frames, anchor
         self.layers = nn.ModuleList(
             PoseDecoderLayer(hidden_dim, ffn_dim, dropout, num_heads, num_levels, num_keypoints, num_frames)
             for _ in range(num_layers))
         centre = num_frames // 2
         self.refine = nn.ModuleList()
         for d in range(num_layers):
-            frames = range(num_frames) if d < num_layers - 1 else [centre]
+            frames = range(num_frames) if d < num_layers - 1 and anchor == "per_frame" else [centre]
             self.refine.append(nn.ModuleDict(
                 {str(f): KeypointRefine(hidden_dim, 2 * hidden_dim, num_keypoints, num_layers=4) for f in frames}))
 
@@ -67,11 +74,16 @@ class PoseDecoder(nn.Module):
                 return_attention: bool = False
                 ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[dict[str, torch.Tensor]]]:
         hidden, references, captured = [], [], []
+        c = self.num_frames // 2
         for layer, refine in zip(self.layers, self.refine):
             x, attn = layer(x, pos, reference, memory, mask, shapes, ratios, return_attention)
-            frames = [refine[str(f)](x, reference[:, f]) if str(f) in refine else reference[:, f]
-                      for f in range(self.num_frames)]
-            reference = torch.stack(frames, 1)  # [B, F, Q, K, 2]
+            if self.anchor == "centre":
+                centre = refine[str(c)](x, reference[:, c])                      # [B, Q, K, 2]
+                reference = centre[:, None].expand(-1, self.num_frames, -1, -1, -1)
+            else:
+                frames = [refine[str(f)](x, reference[:, f]) if str(f) in refine else reference[:, f]
+                          for f in range(self.num_frames)]
+                reference = torch.stack(frames, 1)  # [B, F, Q, K, 2]
             hidden.append(x)
             references.append(reference)
             if attn is not None:
