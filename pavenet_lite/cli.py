@@ -52,7 +52,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
 def _predict(a: argparse.Namespace) -> None:
     from pavenet_lite.predict import Predictor
 
-    predictor = Predictor.from_checkpoint(a.checkpoint, device=a.device)
+    predictor = Predictor.from_checkpoint(a.checkpoint, device=a.device, oks_nms=a.oks_nms)
     out = predictor.predict_posetrack(a.data, a.split, a.out, progress=not a.quiet)
     print(f"predictions for {len(out)} videos written to {a.out}")
 
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--split", default="val")
     r.add_argument("--out", required=True)
     r.add_argument("--device", default="cpu")
+    r.add_argument("--oks-nms", action="store_true",
+                   help="remove duplicates with OKS-NMS as the July-2025 official code does (PAVE-Net is NMS-free)")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=_predict)
 

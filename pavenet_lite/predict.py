@@ -26,25 +26,31 @@ People = list[dict[str, np.ndarray]]  # per person: "keypoints" [K, 2] px, "keyp
 
 
 class Predictor:
-    """A model in eval mode plus the eval-time preprocessing of its config."""
+    """A model in eval mode plus the eval-time preprocessing of its config.
+
+    `top_k` people per frame (default `cfg.num_refine`); `oks_nms` applies OKS-NMS (threshold 0.45) as the
+    July-2025 official code does. PAVE-Net is NMS-free, so it is off by default; an under-trained model has not yet
+    learned to score duplicate queries down, and NMS shows how much that costs.
+    """
 
     def __init__(self, model: torch.nn.Module, cfg: PAVENetConfig, device: str | torch.device = "cpu",
-                 top_k: int | None = None):
+                 top_k: int | None = None, oks_nms: bool = False):
         self.cfg = cfg
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.top_k = top_k or cfg.num_refine
+        self.oks_nms = oks_nms
         self.transform = ClipTransform(cfg.max_size, train=False)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu",
-                        top_k: int | None = None) -> Predictor:
+                        top_k: int | None = None, oks_nms: bool = False) -> Predictor:
         """Load a checkpoint written by `Trainer` (read with `weights_only=True`)."""
         state = load_checkpoint(path, map_location="cpu")
         cfg = PAVENetConfig.from_dict(state["config"], source=str(path))
         model = build_model(cfg)
         model.load_state_dict(state["model"])
-        return cls(model, cfg, device=device, top_k=top_k)
+        return cls(model, cfg, device=device, top_k=top_k, oks_nms=oks_nms)
 
     @torch.no_grad()
     def _run(self, clips: torch.Tensor, masks: torch.Tensor, orig_sizes: torch.Tensor,
@@ -52,7 +58,7 @@ class Predictor:
         """clips `[B, F, 3, H, W]`, masks `[B, H, W]`, orig_sizes `[B, 2]` (h, w) -> people per clip, raw outputs."""
         self.model.eval()
         out = self.model(clips.to(self.device), masks.to(self.device), return_attention=return_attention)
-        results = postprocess(out, orig_sizes.to(self.device), top_k=self.top_k)
+        results = postprocess(out, orig_sizes.to(self.device), top_k=self.top_k, oks_nms=self.oks_nms)
         people = []
         for r in results:
             people.append([{"keypoints": r["keypoints"][i].cpu().numpy(),              # [K, 2] px

@@ -56,3 +56,15 @@ def test_set_overrides_are_read_as_json_where_possible():
         "max_size": 96, "lr_mult_keywords": ["sampling_offsets"], "name": "tiny"}
     with pytest.raises(ValueError, match="FIELD=VALUE"):
         parse_overrides(["max_size"])
+
+
+def test_predict_oks_nms_flag_reaches_the_predictor(synth_small, tmp_path):
+    from pathlib import Path
+
+    shipped = str(Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "pavenet_tiny_f3.pt")
+    counts = {}
+    for flags in ([], ["--oks-nms"]):
+        out = tmp_path / ("nms" if flags else "plain")
+        main(["predict", "--checkpoint", shipped, "--data", str(synth_small), "--out", str(out), "--quiet", *flags])
+        counts[bool(flags)] = sum(len(json.loads(p.read_text())["annotations"]) for p in out.glob("*.json"))
+    assert 0 < counts[True] < counts[False]

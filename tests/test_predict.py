@@ -1,6 +1,8 @@
 """Predictor and demo I/O: the sliding window at the video ends, frame loading errors, prediction files."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -116,3 +118,34 @@ def test_targets_map_back_to_the_original_pixels(synth_small, max_size):
                                        atol=2e-3, rtol=0)
             checked += int(ann.sum())
     assert checked > 50
+
+
+def test_oks_nms_keeps_the_best_of_each_overlapping_group(synth_small):
+    # Against a direct OKS computation: the NMS result is a subset of the NMS-free people, in score order, no two
+    # kept people overlap above 0.45, and every removed person overlaps a kept one with a higher score. The shipped
+    # checkpoint is used because an untrained model's poses collapse to points and never overlap.
+    from pavenet_lite.joints import MODEL_TO_PT18, PT18_OKS_SIGMAS
+
+    shipped = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "pavenet_tiny_f3.pt"
+    predictor = Predictor.from_checkpoint(shipped)
+    video = read_split(synth_small, "val")[0]
+    frames = np.stack([np.asarray(Image.open(Path(synth_small) / video.frames[t].file_name).convert("RGB"))
+                       for t in range(3)])
+
+    sigmas = np.asarray(PT18_OKS_SIGMAS)[list(MODEL_TO_PT18)]
+
+    def oks(a: dict, b: dict) -> float:
+        area = np.mean([np.prod(p["keypoints"].max(0) - p["keypoints"].min(0)) for p in (a, b)])
+        d2 = ((a["keypoints"] - b["keypoints"]) ** 2).sum(-1)
+        return float(np.exp(-d2 / (2 * max(area, 1e-6) * (2 * sigmas) ** 2)).mean())
+
+    plain = predictor.predict_clip(frames)
+    nms = Predictor(predictor.model, predictor.cfg, oks_nms=True).predict_clip(frames)
+    assert 0 < len(nms) < len(plain)
+    queries = [p["query"] for p in plain]
+    kept = [queries.index(p["query"]) for p in nms]
+    assert kept == sorted(kept)
+    assert all(oks(a, b) <= 0.45 for i, a in enumerate(nms) for b in nms[i + 1:])
+    for i, p in enumerate(plain):
+        if i not in kept:
+            assert any(oks(p, plain[j]) > 0.45 for j in kept if j < i)
