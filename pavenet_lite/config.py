@@ -53,6 +53,7 @@ class PAVENetConfig:
     loss_rle: float = 1.0
     loss_l1: float = 0.0
     loss_oks: float = 0.0
+    loss_neighbour: float = 0.0              # L1 on the other frames' estimates (not in the paper; see losses.py)
     cost_cls: float = 2.0
     cost_kpt: float = 70.0
     cost_oks: float = 7.0

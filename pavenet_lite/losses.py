@@ -110,13 +110,19 @@ class SetCriterion(nn.Module):
 
     Term names: `loss_cls_enc`, `loss_rle_enc`, `loss_cls_{d}` / `loss_rle_{d}` for pose layer d (aux layers first,
     the last layer last), `loss_rle_refine_{j}` for joint layer j; `loss_l1_*` / `loss_oks_*` for every keypoint
-    output when their weight is > 0. The weight of a term is `cfg.loss_<kind>` (kind = cls, rle, l1, oks).
-    cfg: `PAVENetConfig` (or anything with its loss_* and focal_* fields).
+    output when their weight is > 0. The weight of a term is `cfg.loss_<kind>` (kind = cls, rle, l1, oks,
+    neighbour). cfg: `PAVENetConfig` (or anything with its loss_* and focal_* fields).
+
+    `loss_neighbour_frames` (only when `cfg.loss_neighbour` > 0 and F > 1) is NOT in the paper, which supervises the
+    centre frame alone: an L1 term on the last layer's estimates `frame_keypoints` of the non-centre frames, for the
+    queries matched in the last pose layer, against the same people there (`targets[b]["frame_keypoints"]`). Without
+    it the non-centre refiners learn only through where the next layer samples, a weak signal (issue 8 measured
+    that a CPU-trained F = 3 model does not follow people into the neighbouring frames).
     """
 
     def __init__(self, cfg: Any, matcher: HungarianMatcher):
         super().__init__()
-        self.weights = {k: float(getattr(cfg, f"loss_{k}")) for k in ("cls", "rle", "l1", "oks")}
+        self.weights = {k: float(getattr(cfg, f"loss_{k}", 0.0)) for k in ("cls", "rle", "l1", "oks", "neighbour")}
         self.alpha, self.gamma = float(cfg.focal_alpha), float(cfg.focal_gamma)
         self.matcher = matcher
 
@@ -148,6 +154,8 @@ class SetCriterion(nn.Module):
                 terms |= self._pose_terms(layer, gt, matches, flows["dec"], str(d))
             if outputs.get("refine_outputs"):
                 terms |= self._refine_terms(outputs, gt, matches, flows["refine"])
+            if self.weights["neighbour"] > 0 and outputs["frame_keypoints"].shape[1] > 1:
+                terms["loss_neighbour_frames"] = self._neighbour_term(outputs["frame_keypoints"], targets, matches)
             terms["loss"] = sum(self.weight(name) * value for name, value in terms.items())
         return terms
 
@@ -187,6 +195,20 @@ class SetCriterion(nn.Module):
             terms |= self._keypoint_terms(ref["pred_keypoints"][keep], ref["pred_sigmas"][keep], gt, gt_idx, flow,
                                           f"refine_{j}", num_pos, num_coords)
         return terms
+
+    def _neighbour_term(self, frame_keypoints: Tensor, targets: list[dict[str, Tensor]],
+                        matches: list[tuple[Tensor, Tensor]]) -> Tensor:
+        """L1 of the non-centre estimates `[B, F, Q, K, 2]` of matched queries against their people in those frames."""
+        Fr = frame_keypoints.shape[1]
+        others = [f for f in range(Fr) if f != Fr // 2]
+        device = frame_keypoints.device
+        pred = torch.cat([frame_keypoints[b][others][:, q.to(device)] for b, (q, _) in enumerate(matches)], 1)
+        gt = torch.cat([t["frame_keypoints"][g][:, others].transpose(0, 1) for t, (_, g) in zip(targets, matches)],
+                       1).to(device)                                                  # [F - 1, M, K, 2]
+        ann = torch.cat([t["frame_annotated"][g][:, others].transpose(0, 1) for t, (_, g) in zip(targets, matches)],
+                        1).to(device)                                                 # [F - 1, M, K]
+        (num_coords,) = reduce_normalisers(2 * ann.sum(), device=device)
+        return l1_loss(pred.float(), gt.float(), ann) / num_coords
 
     def _keypoint_terms(self, pred: Tensor, sigma: Tensor, gt: dict[str, Any], gt_idx: Tensor, flow: nn.Module,
                         where: str, num_pos: Tensor, num_coords: Tensor) -> dict[str, Tensor]:

@@ -178,3 +178,34 @@ def test_collate_rejects_mixed_frame_counts():
 def test_even_num_frames_rejected(tmp_path):
     with pytest.raises(ValueError, match="odd"):
         PoseTrackClips(make_dataset(tmp_path), "train", num_frames=2)
+
+
+def test_frame_targets_follow_each_person_by_track_id(tmp_path):
+    # Eval transform (a pure resize keeps edge-normalised coordinates): frame f's slot holds the same track's joints
+    # of frame indices[f], normalised by the original size; unlabelled frames are all False.
+    data = PoseTrackClips(make_dataset(tmp_path, labeled=(1, 2, 3)), "train", num_frames=3, max_size=32, train=False)
+    _, target = data[0]                                          # centre frame 1: frames 0 (unlabelled), 1, 2
+    assert target["frame_keypoints"].shape == (1, 3, 15, 2) and target["frame_annotated"].shape == (1, 3, 15)
+    assert not target["frame_annotated"][0, 0].any()
+    for f in (1, 2):
+        torch.testing.assert_close(target["frame_keypoints"][0, f, 0], torch.tensor([(NOSE[0] + .5) / 64,
+                                                                                   (NOSE[1] + .5) / 48]))
+        assert target["frame_annotated"][0, f].nonzero().flatten().tolist() == [0, 7]
+    assert torch.equal(target["frame_keypoints"][:, 1], target["keypoints"])
+
+
+def test_frame_targets_under_a_flip_swap_sides(tmp_path):
+    from pavenet_lite.data.clips import frame_targets
+    from pavenet_lite.data.posetrack import read_split
+
+    video = read_split(make_dataset(tmp_path, labeled=(1, 2)), "train")[0]
+    flip = np.array([[-1.0, 0, 63], [0, 1, 0], [0, 0, 1]])       # x -> 63 - x on the 64 x 48 frame
+    kpts, ann = frame_targets(video, [1, 2, 3], flip, (48, 64), torch.tensor([2]))
+    assert ann[0, 2].sum() == 0                                   # frame 3 is not labelled
+    for f in (0, 1):
+        torch.testing.assert_close(kpts[0, f, 0], torch.tensor([(63 - NOSE[0] + .5) / 64, (NOSE[1] + .5) / 48]))
+        assert ann[0, f].nonzero().flatten().tolist() == [0, 8]  # the left wrist became the right wrist (model 8)
+        torch.testing.assert_close(kpts[0, f, 8], torch.tensor([(63 - LEFT_WRIST[0] + .5) / 64,
+                                                               (LEFT_WRIST[1] + .5) / 48]))
+    empty, none = frame_targets(video, [1, 2, 3], flip, (48, 64), torch.tensor([9]))  # a track id nobody has
+    assert not none.any() and empty.abs().sum() == 0

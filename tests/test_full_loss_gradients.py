@@ -1,5 +1,5 @@
 """Model + matcher + SetCriterion together: every parameter learns from the real training loss, F = 1, 3, 5, and
-the centre-anchored ablation."""
+the centre-anchored ablation, and with the optional neighbour-frame term."""
 from __future__ import annotations
 
 import pytest
@@ -13,10 +13,11 @@ from pavenet_lite.model import build_model
 from tests.conftest import FAST_MODEL
 
 
-@pytest.mark.parametrize("frames, anchor", [(1, "per_frame"), (3, "per_frame"), (5, "per_frame"), (3, "centre")])
-def test_every_parameter_gets_a_gradient_from_the_full_loss(synth_small, frames, anchor):
+@pytest.mark.parametrize("frames, anchor, neighbour", [(1, "per_frame", 0.0), (3, "per_frame", 0.0),
+                                                      (5, "per_frame", 0.0), (3, "centre", 0.0), (3, "per_frame", 1.0)])
+def test_every_parameter_gets_a_gradient_from_the_full_loss(synth_small, frames, anchor, neighbour):
     torch.manual_seed(0)
-    cfg = get_config("tiny", num_frames=frames, pose_anchor=anchor, **FAST_MODEL)
+    cfg = get_config("tiny", num_frames=frames, pose_anchor=anchor, loss_neighbour=neighbour, **FAST_MODEL)
     model = build_model(cfg)
     criterion = SetCriterion(cfg, HungarianMatcher.from_config(cfg))
     ds = PoseTrackClips(synth_small, "train", num_frames=frames, max_size=cfg.max_size, train=True, seed=0)
@@ -34,4 +35,7 @@ def test_every_parameter_gets_a_gradient_from_the_full_loss(synth_small, frames,
     assert dead == []
     expected = {"loss_cls_enc", "loss_rle_enc", *(f"loss_{k}_{d}" for k in ("cls", "rle") for d in range(cfg.pose_layers)),
                 *(f"loss_rle_refine_{j}" for j in range(cfg.joint_layers)), "loss"}
+    if neighbour > 0:
+        expected.add("loss_neighbour_frames")
+        assert losses["loss_neighbour_frames"] > 0
     assert set(losses) == expected

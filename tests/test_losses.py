@@ -245,3 +245,32 @@ def test_distributed_normalisers_single_process(tmp_path):
             assert terms[name].item() == pytest.approx(value, rel=1e-4), name
     finally:
         dist.destroy_process_group()
+
+
+def test_neighbour_frame_term_matches_a_loop_and_trains_only_other_frames():
+    gen = torch.Generator().manual_seed(7)
+    outputs, targets = make_batch(gen, aux=0, refine=0)
+    num_q = outputs["pred_logits"].shape[1]
+    frame_kpts = torch.rand(2, 3, num_q, K, 2, generator=gen)
+    frame_kpts[:, 1] = outputs["pred_keypoints"].detach()          # the centre slot is pred_keypoints
+    outputs["frame_keypoints"] = frame_kpts.requires_grad_()
+    targets[0]["frame_keypoints"] = torch.rand(2, 3, K, 2, generator=gen)
+    targets[0]["frame_annotated"] = torch.rand(2, 3, K, generator=gen) > 0.3
+    targets[1]["frame_keypoints"], targets[1]["frame_annotated"] = torch.zeros(0, 3, K, 2), torch.zeros(0, 3, K).bool()
+    flows = {"enc": StandardNormal(), "dec": StandardNormal(), "refine": StandardNormal()}
+    assert "loss_neighbour_frames" not in SetCriterion(PAVENetConfig(), HungarianMatcher())(outputs, targets, flows)
+    criterion = SetCriterion(PAVENetConfig(loss_neighbour=2.0), HungarianMatcher())
+    terms = criterion(outputs, targets, flows)
+    total, coords = 0.0, 0
+    for q, g in ((3, 0), (1, 1)):                                   # the known matching of make_batch
+        for f in (0, 2):
+            for k in range(K):
+                if targets[0]["frame_annotated"][g, f, k]:
+                    total += (frame_kpts[0, f, q, k] - targets[0]["frame_keypoints"][g, f, k]).abs().sum().item()
+                    coords += 2
+    assert terms["loss_neighbour_frames"].item() == pytest.approx(total / coords, rel=1e-5)
+    assert criterion.weight("loss_neighbour_frames") == 2.0
+    terms["loss_neighbour_frames"].backward()
+    grad = outputs["frame_keypoints"].grad
+    assert grad[:, 1].abs().sum() == 0 and grad[0, [0, 2]][:, [1, 3]].abs().sum() > 0
+    assert grad[0, :, [0, 2, 4]].abs().sum() == 0 and grad[1].abs().sum() == 0   # unmatched queries, empty clip

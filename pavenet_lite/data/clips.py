@@ -1,7 +1,8 @@
 """Clips of F = 2T+1 frames around each labelled frame, the PyTorch Dataset over them, and the batch collate.
 
 PoseTrack labels only some frames of a video, but the model looks at the T frames before and after the labelled
-(centre) frame as well. One sample = one labelled frame of one video; the targets are of the centre frame only.
+(centre) frame as well. One sample = one labelled frame of one video; the targets are of the centre frame, plus where
+the same people (by track id) are in the other frames of the clip when those are labelled (`frame_targets`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from torch.utils.data import Dataset
 from pavenet_lite.data.annotations import Person, Video
 from pavenet_lite.data.errors import AnnotationError, MissingImageError
 from pavenet_lite.data.posetrack import image_path, read_split
-from pavenet_lite.data.transforms import AugmentConfig, ClipTransform
+from pavenet_lite.data.transforms import AugmentConfig, ClipTransform, transform_people
 from pavenet_lite.joints import K, MODEL_TO_PT18
 
 
@@ -77,6 +78,26 @@ def build_target(people: Sequence[Person], size: tuple[int, int]) -> dict[str, t
         "boxes": torch.tensor(np.array(boxes).reshape(g, 4), dtype=torch.float32),
         "track_ids": torch.tensor(np.array(track_ids).reshape(g), dtype=torch.int64),
     }
+
+
+def frame_targets(video: Video, indices: Sequence[int], affine: np.ndarray, size: tuple[int, int],
+                  track_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each centre-frame GT person is in every frame of the clip: keypoints `[G, F, K, 2]` (normalised as in
+    `build_target`) and annotated `[G, F, K]`, False where frame `indices[f]` is unlabelled or the person (same track
+    id) is absent there. `affine` is the clip's transform (a negative determinant means a flip). Only the optional
+    neighbour-frame loss (`PAVENetConfig.loss_neighbour`) reads them; the paper supervises the centre frame alone."""
+    flip = bool(np.linalg.det(affine[:2, :2]) < 0)
+    G, Fr = len(track_ids), len(indices)
+    keypoints, annotated = torch.zeros(G, Fr, K, 2), torch.zeros(G, Fr, K, dtype=torch.bool)
+    for f, t in enumerate(indices):
+        if G == 0 or not video.frames[t].is_labeled:
+            continue
+        there = build_target(transform_people(video.frames[t].people, affine, size, flip), size)
+        row = {int(tid): i for i, tid in enumerate(there["track_ids"])}
+        for g, tid in enumerate(track_ids.tolist()):
+            if tid in row:
+                keypoints[g, f], annotated[g, f] = there["keypoints"][row[tid]], there["annotated"][row[tid]]
+    return keypoints, annotated
 
 
 class PoseTrackClips(Dataset):
@@ -150,9 +171,11 @@ class PoseTrackClips(Dataset):
         if len(shapes) > 1:  # draft decoding sizes differ only if the JPEG encodings differ: match the centre frame
             frames = [np.asarray(Image.fromarray(a).resize(frames[len(frames) // 2].shape[1::-1])) for a in frames]
         rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
-        clip, people, _ = self.transform(np.stack(frames), video.frames[center].people, rng, orig_size)
+        clip, people, transform_affine = self.transform(np.stack(frames), video.frames[center].people, rng, orig_size)
         size = tuple(clip.shape[-2:])
         target = build_target(people, size)
+        target["frame_keypoints"], target["frame_annotated"] = frame_targets(
+            video, indices, transform_affine, size, target["track_ids"])
         frame = video.frames[center]
         target.update(size=torch.tensor(size, dtype=torch.int64), orig_size=torch.tensor(orig_size, dtype=torch.int64),
                       video=video.name, frame_index=center, image_id=frame.image_id)
