@@ -199,6 +199,9 @@ class SetCriterion(nn.Module):
     def _neighbour_term(self, frame_keypoints: Tensor, targets: list[dict[str, Tensor]],
                         matches: list[tuple[Tensor, Tensor]]) -> Tensor:
         """L1 of the non-centre estimates `[B, F, Q, K, 2]` of matched queries against their people in those frames."""
+        if any("frame_keypoints" not in t or "frame_annotated" not in t for t in targets):
+            raise ValueError("SetCriterion: loss_neighbour > 0 needs target fields 'frame_keypoints' and "
+                             "'frame_annotated'; build the data set with PoseTrackClips(..., with_frame_targets=True)")
         Fr = frame_keypoints.shape[1]
         others = [f for f in range(Fr) if f != Fr // 2]
         device = frame_keypoints.device

@@ -136,7 +136,8 @@ class Trainer:
             g["lr"] *= lr / self.cfg.lr
         self.optimizer = torch.optim.AdamW(groups, weight_decay=self.cfg.weight_decay)
         self.dataset = PoseTrackClips(tcfg.data, "train", num_frames=self.cfg.num_frames,
-                                      max_size=self.cfg.max_size, train=True, seed=tcfg.seed)
+                                      max_size=self.cfg.max_size, train=True, seed=tcfg.seed,
+                                      with_frame_targets=self.cfg.loss_neighbour > 0)
         per_step = tcfg.batch_size * tcfg.accum * self.world
         self.steps_per_epoch = max(1, len(self.dataset) // per_step)
         if (tcfg.steps is None) == (tcfg.epochs is None):

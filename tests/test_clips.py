@@ -183,7 +183,9 @@ def test_even_num_frames_rejected(tmp_path):
 def test_frame_targets_follow_each_person_by_track_id(tmp_path):
     # Eval transform (a pure resize keeps edge-normalised coordinates): frame f's slot holds the same track's joints
     # of frame indices[f], normalised by the original size; unlabelled frames are all False.
-    data = PoseTrackClips(make_dataset(tmp_path, labeled=(1, 2, 3)), "train", num_frames=3, max_size=32, train=False)
+    root = make_dataset(tmp_path, labeled=(1, 2, 3))
+    assert "frame_keypoints" not in PoseTrackClips(root, "train", num_frames=3, max_size=32, train=False)[0][1]
+    data = PoseTrackClips(root, "train", num_frames=3, max_size=32, train=False, with_frame_targets=True)
     _, target = data[0]                                          # centre frame 1: frames 0 (unlabelled), 1, 2
     assert target["frame_keypoints"].shape == (1, 3, 15, 2) and target["frame_annotated"].shape == (1, 3, 15)
     assert not target["frame_annotated"][0, 0].any()

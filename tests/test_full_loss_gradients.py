@@ -20,7 +20,8 @@ def test_every_parameter_gets_a_gradient_from_the_full_loss(synth_small, frames,
     cfg = get_config("tiny", num_frames=frames, pose_anchor=anchor, loss_neighbour=neighbour, **FAST_MODEL)
     model = build_model(cfg)
     criterion = SetCriterion(cfg, HungarianMatcher.from_config(cfg))
-    ds = PoseTrackClips(synth_small, "train", num_frames=frames, max_size=cfg.max_size, train=True, seed=0)
+    ds = PoseTrackClips(synth_small, "train", num_frames=frames, max_size=cfg.max_size, train=True, seed=0,
+                        with_frame_targets=neighbour > 0)
     clips, masks, targets = collate_clips([ds[0], ds[len(ds) - 1]])
     assert sum(len(t["keypoints"]) for t in targets) > 0
     opt = torch.optim.SGD(model.parameters(), lr=1e-2)

@@ -260,6 +260,8 @@ def test_neighbour_frame_term_matches_a_loop_and_trains_only_other_frames():
     flows = {"enc": StandardNormal(), "dec": StandardNormal(), "refine": StandardNormal()}
     assert "loss_neighbour_frames" not in SetCriterion(PAVENetConfig(), HungarianMatcher())(outputs, targets, flows)
     criterion = SetCriterion(PAVENetConfig(loss_neighbour=2.0), HungarianMatcher())
+    with pytest.raises(ValueError, match="with_frame_targets=True"):
+        criterion(outputs, [{k: v for k, v in t.items() if k != "frame_annotated"} for t in targets], flows)
     terms = criterion(outputs, targets, flows)
     total, coords = 0.0, 0
     for q, g in ((3, 0), (1, 1)):                                   # the known matching of make_batch

@@ -74,6 +74,12 @@ def test_resume_from_a_checkpoint_written_before_a_config_field_existed(synth_sm
         Trainer(_cfg(synth_small, tmp_path, steps=3)).fit(resume=True)
 
 
+def test_trainer_feeds_the_neighbour_term_its_targets(synth_small, tmp_path):
+    trainer = Trainer(_cfg(synth_small, tmp_path, steps=1, log_every=1, overrides={**FAST_MODEL, "loss_neighbour": 1.0}))
+    history = trainer.fit()
+    assert trainer.dataset.with_frame_targets and history[0]["loss_neighbour_frames"] > 0
+
+
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.pt"
     save_checkpoint({"model": {"w": torch.ones(2)}, "config": {}}, path)

@@ -1,8 +1,8 @@
 """Clips of F = 2T+1 frames around each labelled frame, the PyTorch Dataset over them, and the batch collate.
 
 PoseTrack labels only some frames of a video, but the model looks at the T frames before and after the labelled
-(centre) frame as well. One sample = one labelled frame of one video; the targets are of the centre frame, plus where
-the same people (by track id) are in the other frames of the clip when those are labelled (`frame_targets`).
+(centre) frame as well. One sample = one labelled frame of one video; the targets are of the centre frame, plus, on
+request, where the same people (by track id) are in the other frames of the clip when those are labelled.
 """
 from __future__ import annotations
 
@@ -108,13 +108,15 @@ class PoseTrackClips(Dataset):
     labelled or not (inference on whole videos; unlabelled centre frames have empty targets). Training (`train=True`) draws one augmentation per
     clip from an RNG seeded by (seed, epoch, index), so a sample is the same whatever worker loads it; call
     `set_epoch(e)` to get new draws each epoch. Evaluation only resizes (long side = `max_size`).
+    `with_frame_targets` adds `frame_keypoints` / `frame_annotated` (`frame_targets`) to every target.
     """
 
     def __init__(self, root: str | Path, split: str, num_frames: int = 3, max_size: int = 192, train: bool = True,
                  seed: int = 0, videos: Sequence[Video] | None = None, augment: AugmentConfig | None = None,
-                 all_frames: bool = False) -> None:
+                 all_frames: bool = False, with_frame_targets: bool = False) -> None:
         clip_frame_indices(0, num_frames, 1)  # validates F early
         self.root, self.split, self.num_frames, self.train, self.seed = Path(root), split, num_frames, train, seed
+        self.with_frame_targets = with_frame_targets
         self.videos = list(videos) if videos is not None else read_split(root, split, "gt", require_labeled=train)
         self.samples = [(v, t) for v, video in enumerate(self.videos)
                         for t in (range(len(video.frames)) if all_frames else video.labeled_indices)]
@@ -174,8 +176,9 @@ class PoseTrackClips(Dataset):
         clip, people, transform_affine = self.transform(np.stack(frames), video.frames[center].people, rng, orig_size)
         size = tuple(clip.shape[-2:])
         target = build_target(people, size)
-        target["frame_keypoints"], target["frame_annotated"] = frame_targets(
-            video, indices, transform_affine, size, target["track_ids"])
+        if self.with_frame_targets:  # ~10 % of a sample's loading time, so only for the loss that reads them
+            target["frame_keypoints"], target["frame_annotated"] = frame_targets(
+                video, indices, transform_affine, size, target["track_ids"])
         frame = video.frames[center]
         target.update(size=torch.tensor(size, dtype=torch.int64), orig_size=torch.tensor(orig_size, dtype=torch.int64),
                       video=video.name, frame_index=center, image_id=frame.image_id)
