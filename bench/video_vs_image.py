@@ -118,10 +118,11 @@ def evaluate_run(run: Path, root: str, degraded: dict[str, np.ndarray]) -> dict[
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     parts = cache.get("parts", {}) if cache.get("stamp") == stamp else {}
     card = json.loads((run / "card.json").read_text())
+    predictor = Predictor.from_checkpoint(run / "last.pt")
     if "scores" not in parts:
         scores: dict[str, Any] = {}
         for nms in (False, True):
-            predictor = Predictor.from_checkpoint(run / "last.pt", oks_nms=nms)
+            predictor.oks_nms = nms
             gt, pred = predictor.predict_split(root, "val")
             key = "oks_nms" if nms else "nms_free"
             scores[key] = {"table": evaluate_posetrack(gt, pred).table}
@@ -129,7 +130,7 @@ def evaluate_run(run: Path, root: str, degraded: dict[str, np.ndarray]) -> dict[
                 scores[key]["recall"] = joint_recall_breakdown(gt, pred, degraded)
         parts["scores"] = scores
     if card["config"]["num_frames"] > 1 and "temporal" not in parts:
-        parts["temporal"] = temporal_diagnostics(Predictor.from_checkpoint(run / "last.pt"), root, degraded)
+        parts["temporal"] = temporal_diagnostics(predictor, root, degraded)
     cache_path.write_text(json.dumps({"stamp": stamp, "parts": parts}))
     return {"run": str(run), "seed": card["train_config"]["seed"], "steps": card["steps"],
             "frames": card["config"]["num_frames"], "wall_time_s": card["wall_time_s"], "command": card["command"],

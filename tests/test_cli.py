@@ -8,7 +8,7 @@ import pytest
 from pavenet_lite.cli import main
 from pavenet_lite.data.posetrack import read_split
 from pavenet_lite.evaluation import write_predictions
-from pavenet_lite.quickstart import _as_predictions
+from pavenet_lite.quickstart import SHIPPED_CHECKPOINT, _as_predictions
 
 TABLE = ["Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total"]
 
@@ -59,9 +59,7 @@ def test_set_overrides_are_read_as_json_where_possible():
 
 
 def test_predict_oks_nms_flag_reaches_the_predictor(synth_small, tmp_path):
-    from pathlib import Path
-
-    shipped = str(Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "pavenet_tiny_f3.pt")
+    shipped = str(SHIPPED_CHECKPOINT)
     counts = {}
     for flags in ([], ["--oks-nms"]):
         out = tmp_path / ("nms" if flags else "plain")

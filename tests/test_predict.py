@@ -13,6 +13,7 @@ from pavenet_lite.data.posetrack import read_split, read_video
 from pavenet_lite.evaluation import evaluate_posetrack
 from pavenet_lite.model import build_model
 from pavenet_lite.predict import Predictor, load_frames
+from pavenet_lite.quickstart import SHIPPED_CHECKPOINT
 from tests.conftest import FAST_MODEL
 
 
@@ -126,8 +127,7 @@ def test_oks_nms_keeps_the_best_of_each_overlapping_group(synth_small):
     # checkpoint is used because an untrained model's poses collapse to points and never overlap.
     from pavenet_lite.joints import MODEL_TO_PT18, PT18_OKS_SIGMAS
 
-    shipped = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "pavenet_tiny_f3.pt"
-    predictor = Predictor.from_checkpoint(shipped)
+    predictor = Predictor.from_checkpoint(SHIPPED_CHECKPOINT)
     video = read_split(synth_small, "val")[0]
     frames = np.stack([np.asarray(Image.open(Path(synth_small) / video.frames[t].file_name).convert("RGB"))
                        for t in range(3)])
