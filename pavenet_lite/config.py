@@ -54,7 +54,6 @@ class PAVENetConfig:
     loss_l1: float = 0.0
     loss_oks: float = 0.0
     loss_neighbour: float = 0.0              # L1 on the other frames' estimates (not in the paper; see losses.py)
-    cls_target: str = "binary"               # "binary" (paper) or "oks": quality-aware scores (not in the paper)
     cost_cls: float = 2.0
     cost_kpt: float = 70.0
     cost_oks: float = 7.0
@@ -84,7 +83,6 @@ class PAVENetConfig:
             ("enc_layers", self.enc_layers >= 0, ">= 0"),
             ("pose_layers", self.pose_layers >= 1, ">= 1"),
             ("pose_anchor", self.pose_anchor in ("per_frame", "centre"), "'per_frame' or 'centre'"),
-            ("cls_target", self.cls_target in ("binary", "oks"), "'binary' or 'oks'"),
             ("joint_layers", self.joint_layers >= 0, ">= 0"),
             ("num_refine", 1 <= self.num_refine <= self.num_queries, "between 1 and num_queries"),
             ("num_keypoints", self.num_keypoints >= 2, ">= 2"),

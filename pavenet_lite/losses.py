@@ -31,17 +31,17 @@ SIGMA_MIN = 1e-6  # floor on RLE sigmas: an fp16 sigma can underflow to 0, and l
 
 
 def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
-    """Focal loss (Lin et al. 2017), summed over all elements; the caller divides by #positives.
+    """Binary focal loss (Lin et al. 2017), summed over all elements; the caller divides by #positives.
 
-    logits, targets: same shape, targets in [0, 1]. alpha weighs positives (target > 0), (1 - alpha) negatives;
-    |target - p|^gamma down-weights the many easy negatives. For targets in {0, 1} this is the binary focal loss
-    of the paper ((1 - p_t)^gamma); soft targets (`cls_target="oks"`) make it the quality focal loss of GFL
-    (Li et al. 2020), whose minimum is at p = target.
+    logits, targets: same shape (targets in {0, 1}). alpha weighs positives, (1 - alpha) negatives;
+    (1 - p_t)^gamma down-weights the many easy negatives.
     """
     logits, targets = logits.float(), targets.float()
+    p = logits.sigmoid()
     ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    alpha_t = torch.where(targets > 0, alpha, 1 - alpha)
-    return (alpha_t * (targets - logits.sigmoid()).abs().pow(gamma) * ce).sum()
+    p_t = p * targets + (1 - p) * (1 - targets)
+    alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+    return (alpha_t * (1 - p_t).pow(gamma) * ce).sum()
 
 
 def keypoint_l1(pred: Tensor, gt: Tensor, annotated: Tensor) -> Tensor:
@@ -124,7 +124,6 @@ class SetCriterion(nn.Module):
         super().__init__()
         self.weights = {k: float(getattr(cfg, f"loss_{k}", 0.0)) for k in ("cls", "rle", "l1", "oks", "neighbour")}
         self.alpha, self.gamma = float(cfg.focal_alpha), float(cfg.focal_gamma)
-        self.quality = getattr(cfg, "cls_target", "binary") == "oks"
         self.matcher = matcher
 
     def selector(self, targets: list[dict[str, Tensor]]) -> Callable[[dict[str, Tensor]], list[Tensor]]:
@@ -168,16 +167,15 @@ class SetCriterion(nn.Module):
         batch_idx = torch.cat([torch.full_like(q, b) for b, (q, _) in enumerate(matches)]).to(logits.device)
         query_idx = torch.cat([q for q, _ in matches]).to(logits.device)     # [M]
         gt_idx = torch.cat([g + offsets[b] for b, (_, g) in enumerate(matches)]).to(logits.device)
-        pred = out["pred_keypoints"][batch_idx, query_idx]                    # [M, K, 2]
-        sigma = out["pred_sigmas"][batch_idx, query_idx]                      # [M, K, 2]
-        ann = gt["annotated"][gt_idx]                                          # [M, K]
         labels = torch.zeros_like(logits)
-        labels[batch_idx, query_idx] = (oks(pred.detach(), gt["keypoints"][gt_idx], ann, gt["areas"][gt_idx])
-                                        if self.quality else 1.0)
+        labels[batch_idx, query_idx] = 1.0
         if valid is not None:
             logits, labels = logits[valid], labels[valid]
+        ann = gt["annotated"][gt_idx]                                          # [M, K]
         num_pos, num_coords = reduce_normalisers(len(query_idx), 2 * ann.sum(), device=logits.device)
         terms = {f"loss_cls_{where}": sigmoid_focal_loss(logits, labels, self.alpha, self.gamma) / num_pos}
+        pred = out["pred_keypoints"][batch_idx, query_idx]                    # [M, K, 2]
+        sigma = out["pred_sigmas"][batch_idx, query_idx]                      # [M, K, 2]
         return terms | self._keypoint_terms(pred, sigma, gt, gt_idx, flow, where, num_pos, num_coords)
 
     def _refine_terms(self, outputs: dict[str, Any], gt: dict[str, Any], last_matches: list[tuple[Tensor, Tensor]],

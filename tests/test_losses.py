@@ -51,22 +51,6 @@ def test_focal_matches_direct_formula():
     assert sigmoid_focal_loss(logits, labels, 0.25, 2.0).item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_focal_with_soft_targets_is_quality_focal_loss():
-    """Soft targets: alpha_t |t - p|^gamma * BCE(p, t), minimised at p = t (and no gradient there)."""
-    gen = torch.Generator().manual_seed(3)
-    logits = 3 * torch.randn(30, generator=gen)
-    targets = torch.rand(30, generator=gen) * (torch.rand(30, generator=gen) > 0.5)
-    expected = 0.0
-    for x, t in zip(logits.tolist(), targets.tolist()):
-        p = 1 / (1 + math.exp(-x))
-        bce = -(t * math.log(p) + (1 - t) * math.log(1 - p))
-        expected += (0.25 if t > 0 else 0.75) * abs(t - p) ** 2 * bce
-    assert sigmoid_focal_loss(logits, targets, 0.25, 2.0).item() == pytest.approx(expected, rel=1e-5)
-    at_target = torch.logit(torch.tensor([0.3, 0.8])).requires_grad_()
-    sigmoid_focal_loss(at_target, torch.tensor([0.3, 0.8])).backward()
-    assert at_target.grad.abs().max().item() < 1e-6
-
-
 def test_oks_and_l1_match_hand_computation():
     gen = torch.Generator().manual_seed(1)
     pred, gt = torch.rand(3, K, 2, generator=gen), torch.rand(3, K, 2, generator=gen)
@@ -227,33 +211,6 @@ def test_optional_l1_and_oks_terms_and_selector():
     select = criterion.selector(targets)
     chosen = select({k: outputs[k] for k in ("pred_logits", "pred_keypoints", "pred_sigmas")})
     assert [c.tolist() for c in chosen] == [[1, 3], []]
-
-
-def test_oks_cls_target_puts_the_matched_oks_on_positives():
-    gen = torch.Generator().manual_seed(9)
-    outputs, targets = make_batch(gen, aux=0, refine=1)
-    flows = {"enc": StandardNormal(), "dec": StandardNormal(), "refine": StandardNormal()}
-    binary = SetCriterion(PAVENetConfig(), HungarianMatcher())(outputs, targets, flows)
-    terms = SetCriterion(PAVENetConfig(cls_target="oks"), HungarianMatcher())(outputs, targets, flows)
-    gt, ann, areas = targets[0]["keypoints"], targets[0]["annotated"], targets[0]["areas"]
-    quality = {3: oks(outputs["pred_keypoints"][0, 3].detach(), gt[0], ann[0], areas[0]).item(),
-               1: oks(outputs["pred_keypoints"][0, 1].detach(), gt[1], ann[1], areas[1]).item()}
-    assert 0 < min(quality.values()) < max(quality.values()) < 1
-    expected = 0.0
-    for b in range(2):
-        for q in range(outputs["pred_logits"].shape[1]):
-            p = torch.sigmoid(outputs["pred_logits"][b, q]).item()
-            t = quality.get(q, 0.0) if b == 0 else 0.0
-            bce = -(t * math.log(p) + (1 - t) * math.log(1 - p))
-            expected += (0.25 if t > 0 else 0.75) * abs(t - p) ** 2 * bce
-    assert terms["loss_cls_0"].item() == pytest.approx(expected / 2, rel=1e-5)
-    assert terms["loss_cls_0"].item() != pytest.approx(binary["loss_cls_0"].item(), rel=1e-3)
-    assert terms["loss_rle_0"].item() == pytest.approx(binary["loss_rle_0"].item(), rel=1e-6)
-    # the quality target is detached: the classification term does not move the keypoints
-    (grad,) = torch.autograd.grad(terms["loss_cls_0"], outputs["pred_keypoints"], allow_unused=True)
-    assert grad is None or not grad.any()
-    with pytest.raises(ValueError, match="cls_target"):
-        PAVENetConfig(cls_target="iou")
 
 
 def test_criterion_with_no_people_and_amp():
