@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from pavenet_lite.checkpoint import check_config_matches, load_checkpoint, save_checkpoint
 from pavenet_lite.config import PAVENetConfig, get_config
@@ -77,6 +77,39 @@ class ClipOrder(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class RunOrder(Sampler[int]):
+    """Run-wide sample ids `epoch * n + i` for one rank, from optimizer step `start_step` on, without end.
+
+    Epoch e is `ClipOrder(n, seed, e, rank, world)` cut to the `steps_per_epoch` full steps of `per_rank_step` clips
+    it holds: the same batches as one drop_last loader per epoch, but one loader serves the whole run, so its workers
+    are not restarted (and their queues not drained) at every epoch boundary.
+    """
+
+    def __init__(self, n: int, seed: int, rank: int, world: int, per_rank_step: int, steps_per_epoch: int,
+                 start_step: int = 0):
+        self.n, self.seed, self.rank, self.world = n, seed, rank, world
+        self.per_rank_step, self.steps_per_epoch, self.start_step = per_rank_step, steps_per_epoch, start_step
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, offset = divmod(self.start_step, self.steps_per_epoch)
+        while True:
+            order = ClipOrder(self.n, self.seed, epoch, self.rank, self.world, start=offset * self.per_rank_step)
+            for i in order.indices[: (self.steps_per_epoch - offset) * self.per_rank_step]:
+                yield epoch * self.n + i
+            epoch, offset = epoch + 1, 0
+
+
+class EpochIndexed(Dataset):
+    """A `PoseTrackClips` read through `RunOrder` ids: item `epoch * n + i` is clip i as drawn in that epoch."""
+
+    def __init__(self, clips: PoseTrackClips):
+        self.clips, self.n = clips, len(clips)
+
+    def __getitem__(self, j: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        epoch, i = divmod(j, self.n)
+        return self.clips.get(i, epoch)
 
 
 def _rng_state() -> dict[str, Any]:
@@ -183,21 +216,14 @@ class Trainer:
 
     # -- loop ----------------------------------------------------------------------------------------------------
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]]:
-        """Micro-batches from the current step on, epoch after epoch."""
-        per_rank_step = self.tcfg.batch_size * self.tcfg.accum
-        epoch, offset = divmod(self.step, self.steps_per_epoch)
-        while True:
-            self.dataset.set_epoch(epoch)
-            order = ClipOrder(len(self.dataset), self.tcfg.seed, epoch, self.rank, self.world,
-                              start=offset * per_rank_step)
-            loader = DataLoader(self.dataset, batch_size=self.tcfg.batch_size, sampler=order, drop_last=True,
-                                collate_fn=collate_clips, num_workers=self.tcfg.num_workers,
-                                generator=torch.Generator().manual_seed(self.tcfg.seed + epoch))
-            for i, batch in enumerate(loader):
-                if i >= (self.steps_per_epoch - offset) * self.tcfg.accum:
-                    break
-                yield batch
-            epoch, offset = epoch + 1, 0
+        """Micro-batches from the current step on, epoch after epoch, from one loader (`RunOrder`)."""
+        order = RunOrder(len(self.dataset), self.tcfg.seed, self.rank, self.world,
+                         self.tcfg.batch_size * self.tcfg.accum, self.steps_per_epoch, start_step=self.step)
+        loader = DataLoader(EpochIndexed(self.dataset), batch_size=self.tcfg.batch_size, sampler=order,
+                            drop_last=True, collate_fn=collate_clips, num_workers=self.tcfg.num_workers,
+                            pin_memory=self.device.type == "cuda",
+                            generator=torch.Generator().manual_seed(self.tcfg.seed))
+        return iter(loader)
 
     def train_step(self, micro_batches: list[tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]]
                    ) -> dict[str, float]:
@@ -257,15 +283,23 @@ class Trainer:
                    desc="train")
         self._clock = time.perf_counter()
         end = self.total_steps if stop_at is None else min(stop_at, self.total_steps)
+        # Seconds waiting for the loader vs all seconds, since the last log row: is the run input-bound?
+        waited, window_start, window_steps = 0.0, time.perf_counter(), 0
         while self.step < end:
-            terms = self.train_step([next(batches) for _ in range(self.tcfg.accum)])
+            t0 = time.perf_counter()
+            micro_batches = [next(batches) for _ in range(self.tcfg.accum)]
+            waited += time.perf_counter() - t0
+            terms = self.train_step(micro_batches)
+            window_steps += 1
             bar.update(1)
             bar.set_postfix(loss=f"{terms['loss']:.3f}")
             last = self.step == self.total_steps
             if self.step % self.tcfg.log_every == 0 or last:
-                row = {"step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
-                       "time": self.time(), **terms}
+                now = time.perf_counter()
+                row = {"step": self.step, "lr": self.optimizer.param_groups[0]["lr"], "time": self.time(),
+                       "step_s": (now - window_start) / window_steps, "data_s": waited / window_steps, **terms}
                 history.append(self._log(row))
+                waited, window_start, window_steps = 0.0, now, 0
             if (self.tcfg.val_every and self.step % self.tcfg.val_every == 0) or last:
                 history.append(self._log({"step": self.step, "time": self.time(), **self.validate()}))
             if self.step % self.tcfg.ckpt_every == 0 or self.step == end:

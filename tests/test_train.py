@@ -10,7 +10,8 @@ import torch
 import torch.multiprocessing as mp
 
 from pavenet_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from pavenet_lite.train import ClipOrder, TrainConfig, Trainer
+from pavenet_lite.data.clips import collate_clips
+from pavenet_lite.train import ClipOrder, RunOrder, TrainConfig, Trainer
 from tests.conftest import FAST_MODEL
 
 
@@ -48,6 +49,7 @@ def test_metrics_and_checkpoints_are_written(synth_small, tmp_path):
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == len(history) == 3  # two training rows + one validation row
     assert "loss" in history[0] and "val_map" in history[-1] and 0.0 <= history[-1]["val_map"] <= 100.0
+    assert all(0.0 <= row["data_s"] <= row["step_s"] for row in history[:2])  # loader wait is part of a step
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["step"] == 2 and state["config"]["max_size"] == FAST_MODEL["max_size"]
     assert (tmp_path / "best.pt").exists()
@@ -129,6 +131,45 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     flat = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
     torch.save(flat, os.path.join(out, f"rank{rank}.pt"))
     torch.distributed.destroy_process_group()
+
+
+def _epoch_by_epoch_batches(dataset, seed, batch, steps_per_epoch, start_step, count):
+    """Reference: one shuffled, drop_last pass per epoch after `set_epoch`, as a per-epoch loader would give."""
+    out, (epoch, offset) = [], divmod(start_step, steps_per_epoch)
+    while len(out) < count:
+        dataset.set_epoch(epoch)
+        order = list(ClipOrder(len(dataset), seed, epoch, start=offset * batch))
+        for s in range(steps_per_epoch - offset):
+            out.append([dataset[i] for i in order[s * batch:(s + 1) * batch]])
+        epoch, offset = epoch + 1, 0
+    return out[:count]
+
+
+@pytest.mark.parametrize("start_step", [0, 3])
+def test_one_loader_gives_the_batches_of_epoch_by_epoch_loaders(synth_small, tmp_path, start_step):
+    trainer = Trainer(_cfg(synth_small, tmp_path, batch_size=3))
+    trainer.step = start_step
+    spe = trainer.steps_per_epoch
+    assert 2 <= spe < 8  # the batches below cross at least one epoch boundary
+    count = 2 * spe
+    reference = _epoch_by_epoch_batches(trainer.dataset, 3, 3, spe, start_step, count)
+    batches = trainer._batches()
+    for step, expected in enumerate(reference):
+        clips, masks, targets = next(batches)
+        ref_clips, ref_masks, _ = collate_clips(expected)
+        assert torch.equal(clips, ref_clips) and torch.equal(masks, ref_masks), step
+        assert [(t["video"], t["frame_index"]) for t in targets] == [(t["video"], t["frame_index"])
+                                                                     for _, t in expected]
+        for t, (_, e) in zip(targets, expected):
+            assert torch.equal(t["keypoints"], e["keypoints"])
+    assert next(iter(RunOrder(10, 1, 0, 1, 2, 5, start_step=7))) == 10 + list(ClipOrder(10, 1, 1))[4]
+
+
+def test_loader_workers_give_the_same_batches(synth_small, tmp_path):
+    batches = [Trainer(_cfg(synth_small, tmp_path / str(w), batch_size=2, num_workers=w))._batches() for w in (0, 2)]
+    for _ in range(3):
+        (a, _, ta), (b, _, tb) = next(batches[0]), next(batches[1])
+        assert torch.equal(a, b) and all(torch.equal(x["keypoints"], y["keypoints"]) for x, y in zip(ta, tb))
 
 
 def test_ddp_replicas_stay_identical_on_gloo(synth_small, tmp_path):

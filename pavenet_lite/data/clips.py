@@ -158,6 +158,10 @@ class PoseTrackClips(Dataset):
         return array, (orig_h, orig_w)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        return self.get(i, self.epoch)
+
+    def get(self, i: int, epoch: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Sample `i` as drawn in `epoch` (what `set_epoch(epoch)` then `[i]` gives), without changing `self.epoch`."""
         v, center = self.samples[i]
         video = self.videos[v]
         indices = clip_frame_indices(center, self.num_frames, len(video.frames))
@@ -172,7 +176,7 @@ class PoseTrackClips(Dataset):
         frames = [loaded[t][0] for t in indices]
         if len(shapes) > 1:  # draft decoding sizes differ only if the JPEG encodings differ: match the centre frame
             frames = [np.asarray(Image.fromarray(a).resize(frames[len(frames) // 2].shape[1::-1])) for a in frames]
-        rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
+        rng = np.random.default_rng([self.seed, epoch, i]) if self.train else None
         clip, people, transform_affine = self.transform(np.stack(frames), video.frames[center].people, rng, orig_size)
         size = tuple(clip.shape[-2:])
         target = build_target(people, size)
