@@ -43,3 +43,25 @@ def test_kernel_on_cuda_matches_cpu():
         half = deformable_sample(value.cuda().bfloat16(), shapes, loc.cuda(), wts.cuda())
     assert half.dtype == torch.bfloat16
     torch.testing.assert_close(half.float().cpu(), cpu, rtol=0.05, atol=0.05)
+
+
+def test_topdown_baseline_on_cuda_matches_cpu(synth_small, monkeypatch):
+    """The two-stage baseline of the runtime benchmark: inference and both training losses on the device."""
+    from pavenet_lite.baselines import TopDownConfig, TopDownPoseEstimator, topdown_loss
+    from pavenet_lite.data.clips import PoseTrackClips, collate_clips
+
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # TF32 convolutions could move heatmap argmaxes
+    torch.manual_seed(0)
+    model = TopDownPoseEstimator(TopDownConfig(max_size=96)).eval()
+    clips, masks, targets = collate_clips([PoseTrackClips(synth_small, "train", 3, 96, train=False)[i]
+                                           for i in (0, 1)])
+    cpu = model(clips, masks, top_n=3)
+    gpu = model.cuda()(clips.cuda(), masks.cuda(), top_n=3)
+    for c, g in zip(cpu, gpu):
+        for k in c:
+            torch.testing.assert_close(g[k].cpu(), c[k], atol=1e-3, rtol=1e-3)
+    on_device = [{k: v.cuda() if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+    gpu_losses = topdown_loss(model.train(), clips.cuda(), on_device)
+    cpu_losses = topdown_loss(model.cpu(), clips, targets)
+    for k in cpu_losses:
+        torch.testing.assert_close(gpu_losses[k].cpu(), cpu_losses[k], atol=1e-3, rtol=1e-3)

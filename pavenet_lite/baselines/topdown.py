@@ -150,7 +150,7 @@ def box_crops(clips: torch.Tensor, boxes: torch.Tensor, batch_index: torch.Tenso
     bw, bh = torch.maximum(bw, bh * cw / ch) * box_scale, torch.maximum(bh, bw * ch / cw) * box_scale
     half = torch.stack([bw, bh], -1) / 2  # [N, 2]
     windows = torch.cat([centre - half, centre + half], -1)  # [N, 4]
-    theta = torch.zeros(len(boxes), 2, 3, dtype=clips.dtype)  # affine_grid maps crop [-1, 1] to frame [-1, 1]
+    theta = clips.new_zeros(len(boxes), 2, 3)  # affine_grid maps crop [-1, 1] to frame [-1, 1]
     theta[:, 0, 0], theta[:, 0, 2] = bw / W, 2 * centre[:, 0] / W - 1
     theta[:, 1, 1], theta[:, 1, 2] = bh / H, 2 * centre[:, 1] / H - 1
     F_ = clips.shape[1]
@@ -178,7 +178,7 @@ def decode_heatmaps(heatmaps: torch.Tensor, windows: torch.Tensor) -> tuple[torc
     at = lambda dy, dx: padded.gather(2, ((y + 1 + dy) * (w + 2) + x + 1 + dx)[..., None])[..., 0]  # [N, K]
     shift = torch.stack([(at(0, 1) - at(0, -1)).sign() * ((x > 0) & (x < w - 1)),   # no shift on the border,
                          (at(1, 0) - at(-1, 0)).sign() * ((y > 0) & (y < h - 1))], -1) * 0.25  # as SimpleBaseline
-    cell = (torch.stack([x, y], -1).float() + 0.5 + shift) / torch.tensor([w, h])  # [N, K, 2] in [0, 1]
+    cell = (torch.stack([x, y], -1).float() + 0.5 + shift) / torch.tensor([w, h], device=heatmaps.device)  # in [0, 1]
     size = windows[:, 2:] - windows[:, :2]  # [N, 2]
     return windows[:, None, :2] + cell * size[:, None], scores
 
@@ -205,7 +205,8 @@ class TopDownPoseEstimator(nn.Module):
         dets = decode_detections(centre_logits, log_size, self.detector.stride, top_n, cfg.max_detections,
                                  cfg.score_threshold)
         boxes = torch.cat([d[0] for d in dets])  # [N, 4]
-        batch_index = torch.cat([torch.full((len(d[0]),), b, dtype=torch.long) for b, d in enumerate(dets)])
+        batch_index = torch.cat([torch.full((len(d[0]),), b, dtype=torch.long, device=clips.device)
+                                 for b, d in enumerate(dets)])
         if len(boxes):
             crops, windows = box_crops(clips, boxes, batch_index, cfg.crop_size, cfg.box_scale)  # [N, F, 3, h, w]
             keypoints, kp_scores = decode_heatmaps(self.keypoint_net(crops), windows)
@@ -235,10 +236,12 @@ def keypoint_targets(keypoints: torch.Tensor, windows: torch.Tensor, heatmap_siz
     The inverse of `decode_heatmaps`: a joint at the centre of heatmap cell (i, j) peaks exactly there.
     """
     hh, hw = heatmap_size
-    gy, gx = torch.meshgrid(torch.arange(hh, dtype=torch.float32), torch.arange(hw, dtype=torch.float32), indexing="ij")
+    dev = keypoints.device
+    gy, gx = torch.meshgrid(torch.arange(hh, dtype=torch.float32, device=dev),
+                            torch.arange(hw, dtype=torch.float32, device=dev), indexing="ij")
     size = windows[:, None, 2:] - windows[:, None, :2]  # [N, 1, 2]
-    cells = (keypoints - windows[:, None, :2]) / size * torch.tensor([hw, hh]) - 0.5  # [N, K, 2] heatmap cells
-    heat = _gaussian(gx, gy, cells.flatten(0, 1), torch.full((cells.shape[0] * cells.shape[1],), sigma))
+    cells = (keypoints - windows[:, None, :2]) / size * torch.tensor([hw, hh], device=dev) - 0.5  # [N, K, 2] cells
+    heat = _gaussian(gx, gy, cells.flatten(0, 1), torch.full((cells.shape[0] * cells.shape[1],), sigma, device=dev))
     return heat.unflatten(0, cells.shape[:2])
 
 
@@ -252,8 +255,10 @@ def topdown_loss(model: TopDownPoseEstimator, clips: torch.Tensor, targets: list
     cfg, stride = model.cfg, model.detector.stride
     logits, log_size = model.detector(clips[:, clips.shape[1] // 2])  # [B, 1, h, w], [B, 2, h, w]
     h, w = logits.shape[-2:]
-    gy, gx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-    heat = torch.zeros(logits.shape[0], h, w)
+    dev = logits.device
+    gy, gx = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=dev),
+                            torch.arange(w, dtype=torch.float32, device=dev), indexing="ij")
+    heat = torch.zeros(logits.shape[0], h, w, device=dev)
     size_terms, boxes_px, batch_index, keypoints_px, annotated = [], [], [], [], []
     for b, t in enumerate(targets):
         scale = t["size"].flip(0).float()  # (w, h) pixels of the unpadded input
@@ -261,13 +266,14 @@ def topdown_loss(model: TopDownPoseEstimator, clips: torch.Tensor, targets: list
         if len(boxes) == 0:
             continue
         wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1.0)  # [G, 2]
-        cell = ((boxes[:, :2] + boxes[:, 2:]) / 2 / stride).floor().clamp(torch.zeros(2), torch.tensor([w - 1, h - 1]))
+        upper = torch.tensor([w - 1, h - 1], dtype=boxes.dtype, device=dev)
+        cell = ((boxes[:, :2] + boxes[:, 2:]) / 2 / stride).floor().clamp(torch.zeros_like(upper), upper)
         sigma = (wh.prod(1).sqrt() / stride / 6).clamp(min=0.8)
         heat[b] = torch.maximum(heat[b], _gaussian(gx, gy, cell, sigma).amax(0))
         heat[b, cell[:, 1].long(), cell[:, 0].long()] = 1.0
         size_terms.append(log_size[b][:, cell[:, 1].long(), cell[:, 0].long()].T - (wh / stride).log())  # [G, 2]
         boxes_px.append(boxes)
-        batch_index.append(torch.full((len(boxes),), b, dtype=torch.long))
+        batch_index.append(torch.full((len(boxes),), b, dtype=torch.long, device=dev))
         keypoints_px.append(t["keypoints"] * scale)
         annotated.append(t["annotated"])
     p = logits[:, 0].sigmoid().clamp(1e-4, 1 - 1e-4)
