@@ -18,6 +18,8 @@ one per seed. For every run, on the val split of `--data`:
 
 Writes everything to `--json` (runs, then per-arm mean and spread) and prints a markdown table. Each run's scores are
 cached in RUN_DIR/video_vs_image.json (reused while last.pt is unchanged), so runs can be scored as they finish.
+`--extend` keeps the runs already recorded in `--json` and adds the given ones to their arms (more seeds later,
+after the earlier run directories are gone).
 """
 from __future__ import annotations
 
@@ -169,14 +171,19 @@ def main() -> None:
     p.add_argument("--run", nargs="+", action="append", required=True, metavar=("LABEL", "RUN_DIR"),
                    help="an arm: its label, then one run directory per seed")
     p.add_argument("--json", required=True)
+    p.add_argument("--extend", action="store_true",
+                   help="keep the runs already recorded in --json and add these to their arms (more seeds later)")
     a = p.parse_args()
     torch.set_num_threads(1)
     degraded = degraded_frames(a.data, "val")
     runs: dict[str, list[dict[str, Any]]] = {}
+    if a.extend:
+        runs = json.loads(Path(a.json).read_text())["runs"]
     for label, *dirs in a.run:
         if not dirs:
             p.error(f"--run {label!r}: expected at least one run directory after the label")
-        runs[label] = [evaluate_run(Path(d), a.data, degraded) for d in dirs]
+        new = [evaluate_run(Path(d), a.data, degraded) for d in dirs]
+        runs[label] = [r for r in runs.get(label, []) if r["run"] not in {n["run"] for n in new}] + new
         print(f"{label}: Total " + ", ".join(f"{r['nms_free']['table']['Total']:.1f}" for r in runs[label]),
               flush=True)
     arms = {label: summarise(rs) for label, rs in runs.items()}
