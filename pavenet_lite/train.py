@@ -172,7 +172,10 @@ class Trainer:
                                       max_size=self.cfg.max_size, train=True, seed=tcfg.seed,
                                       with_frame_targets=self.cfg.loss_neighbour > 0)
         per_step = tcfg.batch_size * tcfg.accum * self.world
-        self.steps_per_epoch = max(1, len(self.dataset) // per_step)
+        if len(self.dataset) < per_step:
+            raise ValueError(f"{tcfg.data}: the train split has {len(self.dataset)} labelled clips, fewer than one "
+                             f"optimizer step takes (batch_size x accum x processes = {per_step}); lower the batch size")
+        self.steps_per_epoch = len(self.dataset) // per_step
         if (tcfg.steps is None) == (tcfg.epochs is None):
             raise ValueError("give exactly one of steps or epochs")
         self.total_steps = tcfg.steps if tcfg.steps is not None else tcfg.epochs * self.steps_per_epoch

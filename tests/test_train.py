@@ -165,6 +165,11 @@ def test_one_loader_gives_the_batches_of_epoch_by_epoch_loaders(synth_small, tmp
     assert next(iter(RunOrder(10, 1, 0, 1, 2, 5, start_step=7))) == 10 + list(ClipOrder(10, 1, 1))[4]
 
 
+def test_a_batch_larger_than_the_train_split_fails_clearly(synth_small, tmp_path):
+    with pytest.raises(ValueError, match=r"train split has \d+ labelled clips, fewer than one optimizer step takes"):
+        Trainer(_cfg(synth_small, tmp_path, batch_size=10_000))
+
+
 def test_loader_workers_give_the_same_batches(synth_small, tmp_path):
     batches = [Trainer(_cfg(synth_small, tmp_path / str(w), batch_size=2, num_workers=w))._batches() for w in (0, 2)]
     for _ in range(3):
