@@ -2,8 +2,8 @@
 # Claim 1 (video beats image, issue 8) on a 2-core CPU machine: the runs behind docs/video_vs_image.json.
 # Both arms start from the SAME F = 1 image model (phase 1 of bench/reference_cpu.sh, trained on SynthTrack
 # default) and are fine-tuned on SynthTrack hard for the same steps and seeds: F = 3 (inflated with --init-from)
-# and F = 1. Ablations: F = 3 with every frame anchored on the centre keypoints (pose_anchor=centre, seeds 0-2),
-# F = 3 without the joint decoder and F = 5 (seed 0). Two runs at a time, one thread each.
+# and F = 1. Ablations: F = 3 with every frame anchored on the centre keypoints (pose_anchor=centre), F = 3 without
+# the joint decoder, and F = 5; seeds 0-2 each. Two runs at a time, one thread each.
 # Usage: bash bench/claim1_cpu.sh WORK_DIR IMAGE_MODEL_last.pt [STEPS]
 set -euo pipefail
 work=${1:?WORK_DIR}; image=${2:?F=1 checkpoint (e.g. WORK/runs/img_f1/last.pt of reference_cpu.sh)}; steps=${3:-1000}
@@ -16,9 +16,10 @@ arm() {  # arm NAME FRAMES SEED [--set ...]
       --set loss_l1=5.0 "$@" > "$work/runs/$name.log" 2>&1
 }
 mkdir -p "$work/runs"
-(for s in 0 1 2; do arm "hard_f3_s$s" 3 "$s"; done; arm hard_f3_nojoint_s0 3 0 --set loss_l1=5.0 joint_layers=0) &
+(for s in 0 1 2; do arm "hard_f3_s$s" 3 "$s"; done
+ for s in 0 1 2; do arm "hard_f3_nojoint_s$s" 3 "$s" --set loss_l1=5.0 joint_layers=0; done) &
 (for s in 0 1 2; do arm "hard_f1_s$s" 1 "$s"; done
- arm hard_f3_centre_s0 3 0 --set loss_l1=5.0 pose_anchor=centre; arm hard_f5_s0 5 0) &
+ arm hard_f3_centre_s0 3 0 --set loss_l1=5.0 pose_anchor=centre; for s in 0 1 2; do arm "hard_f5_s$s" 5 "$s"; done) &
 wait
 arm hard_f3_centre_s1 3 1 --set loss_l1=5.0 pose_anchor=centre &
 arm hard_f3_centre_s2 3 2 --set loss_l1=5.0 pose_anchor=centre &
@@ -28,4 +29,5 @@ python bench/video_vs_image.py --data "$work/hard" --json docs/video_vs_image.js
     --run "F=3" "$r/hard_f3_s0" "$r/hard_f3_s1" "$r/hard_f3_s2" \
     --run "F=1" "$r/hard_f1_s0" "$r/hard_f1_s1" "$r/hard_f1_s2" \
     --run "F=3, centre-anchored" "$r/hard_f3_centre_s0" "$r/hard_f3_centre_s1" "$r/hard_f3_centre_s2" \
-    --run "F=3, no joint decoder" "$r/hard_f3_nojoint_s0" --run "F=5" "$r/hard_f5_s0"
+    --run "F=3, no joint decoder" "$r/hard_f3_nojoint_s0" "$r/hard_f3_nojoint_s1" "$r/hard_f3_nojoint_s2" \
+    --run "F=5" "$r/hard_f5_s0" "$r/hard_f5_s1" "$r/hard_f5_s2"
