@@ -15,7 +15,8 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 export OMP_NUM_THREADS=4  # the main process's CPU work is small; 16 spinning threads would starve the loader workers
 work=/tmp/pavenet_gpu; rm -rf "$work"; mkdir -p "$work" "$out"
 log() { echo "[$(date +%T)] $*" | tee -a "$out/session.log"; }
-log "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader); torch $(python3 -c 'import torch; print(torch.__version__)')"
+log "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
+log "torch $(python3 -c 'import torch; print(torch.__version__)')"
 python3 -m pavenet_lite synth --out "$work/default" --preset default --seed 0 --quiet &
 python3 -m pavenet_lite synth --out "$work/mini" --preset mini --seed 0 --quiet &
 wait
@@ -23,7 +24,8 @@ log "1. CUDA tests"
 timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_model_cuda.py 2>&1 | tail -n 15 >> "$out/session.log"
 log "2. training throughput"
 {
-  echo "| config | F | batch | max_size | precision | workers | clips/s | ms/step | data wait | peak RSS MiB | peak GPU MiB |"
+  echo "| config | F | batch | max_size | precision | workers | clips/s | ms/step | data wait | peak RSS MiB |" \
+       "peak GPU MiB |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for run in "tiny 32" "small 8" "paper 2"; do
     set -- $run

@@ -11,8 +11,8 @@ shows, while a top-down pipeline runs its keypoint network once per detected per
 (F frames at `--max-size`, by default the preset's) on the same device. Weights are random: runtime does not depend
 on them, except through the number of detections, which is forced here to the number of annotated people of the
 centre frame (`top_n`), i.e. a detector that finds everyone; PAVE-Net refines all Q of its queries (30 in `tiny`) in
-the joint decoder (`num_refine = Q`), so both return a pose for every person up to 30. One repeat times every people count
-once for both models, alternating which model goes first; the median over repeats is reported, wall-clock (the
+the joint decoder (`num_refine = Q`), so both return a pose for every person up to 30. One repeat times every people
+count once for both models, alternating which model goes first; the median over repeats is reported, wall-clock (the
 curves, ratios and crossover) and the CPU time of the process (a check on a loaded machine). Writes a JSON of all
 numbers and a matplotlib PNG of both curves.
 

@@ -1,12 +1,13 @@
 """How much can seeing other frames gain on a SynthTrack split? AP on its clean vs degraded frames (issue 8, claim 1).
 
     OMP_NUM_THREADS=1 python bench/temporal_headroom.py --data HARD_DIR \\
-        --checkpoint data/checkpoints/hard_tiny_f1.pt data/checkpoints/hard_tiny_f3.pt [--json docs/temporal_headroom.json]
+        --checkpoint data/checkpoints/hard_tiny_f1.pt data/checkpoints/hard_tiny_f3.pt \\
+        [--json docs/temporal_headroom.json]
 
 A temporal model's advantage is largest where the centre frame alone is poor: the degraded frames (heavy blur, noise
 or darkness, replayed from the SynthTrack manifest). For each checkpoint this scores the val split three times, NMS-free
 as the paper: all labelled frames, only the clean ones, only the degraded ones (the others' ground truth removed, so
-they are not evaluated). `headroom` is what Total mAP would become if the degraded frames scored like the clean
+they are not evaluated). `headroom` is how much Total mAP would gain if the degraded frames scored like the clean
 ones, approximated as share_degraded x (AP_clean - AP_degraded) with share_degraded the degraded frames' share of
 annotated joints: the gain a perfect use of the neighbouring frames could bring at this accuracy, unless it also
 improves the clean frames.

@@ -174,7 +174,8 @@ class Trainer:
         per_step = tcfg.batch_size * tcfg.accum * self.world
         if len(self.dataset) < per_step:
             raise ValueError(f"{tcfg.data}: the train split has {len(self.dataset)} labelled clips, fewer than one "
-                             f"optimizer step takes (batch_size x accum x processes = {per_step}); lower the batch size")
+                             f"optimizer step takes (batch_size x accum x processes = {per_step}); "
+                             "lower the batch size")
         self.steps_per_epoch = len(self.dataset) // per_step
         if (tcfg.steps is None) == (tcfg.epochs is None):
             raise ValueError("give exactly one of steps or epochs")
