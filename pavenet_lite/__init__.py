@@ -15,7 +15,7 @@ _API = {
     "PAVENet": "pavenet_lite.model", "build_model": "pavenet_lite.model", "postprocess": "pavenet_lite.model",
     "HungarianMatcher": "pavenet_lite.matcher", "SetCriterion": "pavenet_lite.losses",
     "Trainer": "pavenet_lite.train", "TrainConfig": "pavenet_lite.train",
-    "Predictor": "pavenet_lite.predict", "render_demo": "pavenet_lite.predict",
+    "Predictor": "pavenet_lite.predict", "render_demo": "pavenet_lite.predict", "write_poses": "pavenet_lite.predict",
     "evaluate_posetrack": "pavenet_lite.evaluation", "run_eval": "pavenet_lite.evaluation",
 }
 __all__ = list(_API)

@@ -67,8 +67,9 @@ def _demo(a: argparse.Namespace) -> None:
     from pavenet_lite.predict import Predictor, render_demo
 
     predictor = Predictor.from_checkpoint(a.checkpoint, device=a.device)
-    path = render_demo(predictor, a.video, a.out, threshold=a.threshold, fps=a.fps, max_frames=a.max_frames)
-    print(f"demo written to {path}")
+    path = render_demo(predictor, a.video, a.out, threshold=a.threshold, fps=a.fps, max_frames=a.max_frames,
+                       poses_out=a.poses)
+    print(f"demo written to {path}" + (f", poses to {a.poses}" if a.poses else ""))
 
 
 def _export(a: argparse.Namespace) -> None:
@@ -170,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threshold", type=float, default=0.3)
     d.add_argument("--fps", type=float, default=8.0)
     d.add_argument("--max-frames", type=int, default=None)
+    d.add_argument("--poses", default=None, metavar="OUT.json|OUT.csv",
+                   help="also write the drawn people's keypoints per frame (person = rank in its frame, no tracking)")
     d.add_argument("--device", default="cpu")
     d.set_defaults(func=_demo)
     return p

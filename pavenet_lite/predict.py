@@ -18,8 +18,10 @@ from pavenet_lite.config import PAVENetConfig
 from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.data.clips import PoseTrackClips, clip_frame_indices, collate_clips
 from pavenet_lite.data.posetrack import read_split
+from pavenet_lite.data.posetrack_writer import write_json_atomic, write_text_atomic
 from pavenet_lite.data.transforms import ClipTransform
 from pavenet_lite.evaluation import PoseTrackAP, evaluate_posetrack, person_from_model, write_predictions
+from pavenet_lite.joints import MODEL_NAMES
 from pavenet_lite.model import build_model, postprocess
 
 People = list[dict[str, np.ndarray]]  # per person: "keypoints" [K, 2] px, "keypoint_scores" [K], "score", "query"
@@ -178,25 +180,57 @@ def load_frames(source: str | Path) -> np.ndarray:
     raise ValueError(f"{path}: expected a frames folder, .gif or .mp4, got suffix {path.suffix!r}")
 
 
+def write_poses(people: Sequence[People], out: str | Path, threshold: float = 0.0) -> Path:
+    """Per-frame poses of a video (`Predictor.predict_video` output) as `.json` or `.csv`, written atomically.
+
+    Only people with score >= `threshold` are written. `person` is the rank of the person in its frame by score:
+    PAVE-Net estimates poses frame by frame, it does not link people across frames (that is a tracker's job).
+    - JSON: {"joints": [K names], "frames": [{"frame": t, "people": [{"person", "score", "keypoints" [K][2] px,
+      "keypoint_scores" [K]}]}]}, one entry per frame, empty frames included;
+    - CSV: one row per joint: frame, person, score, joint, x, y, joint_score.
+    """
+    out = Path(out)
+    kept = [[p for p in ppl if p["score"] >= threshold] for ppl in people]
+    if out.suffix.lower() == ".json":
+        frames = [{"frame": t, "people": [{"person": i, "score": round(float(p["score"]), 4),
+                                           "keypoints": np.round(p["keypoints"].astype(float), 2).tolist(),
+                                           "keypoint_scores": np.round(p["keypoint_scores"].astype(float), 4).tolist()}
+                                          for i, p in enumerate(ppl)]} for t, ppl in enumerate(kept)]
+        return write_json_atomic({"joints": list(MODEL_NAMES), "frames": frames}, out)
+    if out.suffix.lower() == ".csv":
+        rows = ["frame,person,score,joint,x,y,joint_score"]
+        rows += [f"{t},{i},{p['score']:.4f},{name},{x:.2f},{y:.2f},{js:.4f}"
+                 for t, ppl in enumerate(kept) for i, p in enumerate(ppl)
+                 for name, (x, y), js in zip(MODEL_NAMES, p["keypoints"], p["keypoint_scores"])]
+        return write_text_atomic("\n".join(rows) + "\n", out)
+    raise ValueError(f"{out}: expected a poses file ending in .json or .csv")
+
+
 def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str | Path, threshold: float = 0.3,
-                fps: float = 8.0, max_frames: int | None = None, progress: bool = True) -> Path:
-    """Skeleton overlay of every frame (people with score >= threshold, coloured by query) to a GIF or MP4."""
+                fps: float = 8.0, max_frames: int | None = None, progress: bool = True,
+                poses_out: str | Path | None = None) -> Path:
+    """Skeleton overlay of every frame (people with score >= threshold, coloured by query) to a GIF or MP4;
+    with `poses_out`, the same people's coordinates to a .json or .csv file too (`write_poses`)."""
     from pavenet_lite.viz import overlay_people, write_gif, write_mp4
 
+    out = Path(out)
+    if out.suffix.lower() not in (".gif", ".mp4"):
+        raise ValueError(f"{out}: expected an output ending in .gif or .mp4")
+    if poses_out is not None and Path(poses_out).suffix.lower() not in (".json", ".csv"):
+        raise ValueError(f"{poses_out}: expected a poses file ending in .json or .csv")
     frames = load_frames(video) if not isinstance(video, np.ndarray) else video
     frames = frames[:max_frames]
     people = predictor.predict_video(frames, progress=progress)
+    if poses_out is not None:
+        write_poses(people, poses_out, threshold)
     drawn = [overlay_people(f, [p for p in ppl if p["score"] >= threshold]) for f, ppl in zip(frames, people)]
     best = max((p["score"] for ppl in people for p in ppl), default=float("nan"))
     if not best >= threshold:
         warnings.warn(f"render_demo: no person reaches the score threshold {threshold} in any frame (highest score "
                       f"{best:.3f}); the video shows no skeleton. Lower --threshold, or train the model longer.")
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".gif":
         write_gif(drawn, out, fps=fps)
-    elif out.suffix.lower() == ".mp4":
-        write_mp4(drawn, out, fps=fps)
     else:
-        raise ValueError(f"{out}: expected an output ending in .gif or .mp4")
+        write_mp4(drawn, out, fps=fps)
     return out

@@ -1,6 +1,8 @@
 """Predictor and demo I/O: the sliding window at the video ends, frame loading errors, prediction files."""
 from __future__ import annotations
 
+import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,11 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
+from pavenet_lite.cli import main as cli_main
 from pavenet_lite.config import get_config
 from pavenet_lite.data.posetrack import read_split, read_video
 from pavenet_lite.evaluation import evaluate_posetrack
+from pavenet_lite.joints import MODEL_NAMES
 from pavenet_lite.model import build_model
-from pavenet_lite.predict import Predictor, load_frames
+from pavenet_lite.predict import Predictor, load_frames, render_demo
 from pavenet_lite.quickstart import SHIPPED_CHECKPOINT
 from tests.conftest import FAST_MODEL
 
@@ -73,6 +77,57 @@ def test_load_frames_errors_name_the_path(tmp_path):
     text.write_text("x")
     with pytest.raises(ValueError, match=f"{text}: expected a frames folder.*'.txt'"):
         load_frames(text)
+
+
+def test_demo_poses_files_hold_the_drawn_people(predictor, tmp_path):
+    frames = _video()
+    people = predictor.predict_video(frames)
+    threshold = float(np.median([p["score"] for ppl in people for p in ppl]))  # drops about half of them
+    kept = [[p for p in ppl if p["score"] >= threshold] for ppl in people]
+    assert 0 < sum(map(len, kept)) < sum(map(len, people))
+    gif = render_demo(predictor, frames, tmp_path / "demo.gif", threshold=threshold, progress=False,
+                      poses_out=tmp_path / "poses.json")
+    assert Image.open(gif).n_frames == len(frames)
+    doc = json.loads((tmp_path / "poses.json").read_text())
+    assert doc["joints"] == list(MODEL_NAMES)
+    assert [f["frame"] for f in doc["frames"]] == list(range(len(frames)))
+    for want, got in zip(kept, doc["frames"]):
+        assert [q["person"] for q in got["people"]] == list(range(len(want)))
+        for p, q in zip(want, got["people"]):
+            assert q["score"] == pytest.approx(p["score"], abs=1e-4)
+            np.testing.assert_allclose(q["keypoints"], p["keypoints"], atol=0.01)
+            np.testing.assert_allclose(q["keypoint_scores"], p["keypoint_scores"], atol=1e-4)
+    render_demo(predictor, frames, tmp_path / "demo.gif", threshold=threshold, progress=False,
+                poses_out=tmp_path / "poses.csv")
+    with open(tmp_path / "poses.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == sum(map(len, kept)) * len(MODEL_NAMES)
+    # The CSV is the JSON flattened: one row per (frame, person, joint), same numbers.
+    flat = [(f["frame"], q["person"], name, x, y) for f in doc["frames"] for q in f["people"]
+            for name, (x, y) in zip(doc["joints"], q["keypoints"])]
+    assert [(int(r["frame"]), int(r["person"]), r["joint"]) for r in rows] == [row[:3] for row in flat]
+    np.testing.assert_allclose([(float(r["x"]), float(r["y"])) for r in rows], [row[3:] for row in flat], atol=0.006)
+
+
+def test_demo_rejects_unknown_suffixes_before_predicting(predictor, tmp_path):
+    with pytest.raises(ValueError, match=r"poses\.txt: expected a poses file ending in \.json or \.csv"):
+        render_demo(predictor, _video(), tmp_path / "demo.gif", poses_out=tmp_path / "poses.txt", progress=False)
+    with pytest.raises(ValueError, match=r"demo\.png: expected an output ending in \.gif or \.mp4"):
+        render_demo(predictor, _video(), tmp_path / "demo.png", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_cli_writes_the_video_and_the_poses(tmp_path, capsys):
+    for t, frame in enumerate(_video(3, 108, 192)):
+        Image.fromarray(frame).save(tmp_path / f"{t:06d}.jpg")
+    cli_main(["demo", "--checkpoint", str(SHIPPED_CHECKPOINT), "--video", str(tmp_path), "--out",
+              str(tmp_path / "out" / "demo.gif"), "--threshold", "0", "--poses", str(tmp_path / "out" / "p.csv")])
+    assert "poses to" in capsys.readouterr().out
+    with open(tmp_path / "out" / "p.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    top_k = Predictor.from_checkpoint(SHIPPED_CHECKPOINT).top_k
+    assert len(rows) == 3 * top_k * len(MODEL_NAMES)  # threshold 0 keeps every returned person
+    assert (tmp_path / "out" / "demo.gif").stat().st_size > 0
 
 
 def test_predict_posetrack_files_are_read_and_evaluated(predictor, synth_small, tmp_path):

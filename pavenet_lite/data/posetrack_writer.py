@@ -197,17 +197,23 @@ def video_to_pt18(video: Video, predictions: bool = False) -> dict[str, Any]:
 
 
 def write_json_atomic(obj: Any, path: str | Path) -> Path:
-    """Write `obj` as compact JSON to `path` through a temporary file in the same folder and `os.replace`.
+    """Write `obj` as compact JSON to `path` atomically (`write_text_atomic`).
 
-    Readers never see a half-written file, and when serialisation fails (e.g. a NaN, which JSON cannot hold) the
-    previous file, if any, is left untouched and no temporary file remains.
+    When serialisation fails (e.g. a NaN, which JSON cannot hold) nothing is written: the previous file, if any, is
+    left untouched and no temporary file remains.
     """
+    return write_text_atomic(json.dumps(obj, separators=(",", ":"), allow_nan=False), path)
+
+
+def write_text_atomic(text: str, path: str | Path) -> Path:
+    """Write `text` to `path` through a temporary file in the same folder and `os.replace`: readers never see a
+    half-written file, and a failed write leaves the previous file and no temporary file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, separators=(",", ":"), allow_nan=False)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
