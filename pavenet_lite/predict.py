@@ -189,7 +189,7 @@ def write_poses(people: Sequence[People], out: str | Path, threshold: float = 0.
       "keypoint_scores" [K]}]}]}, one entry per frame, empty frames included;
     - CSV: one row per joint: frame, person, score, joint, x, y, joint_score.
     """
-    out = Path(out)
+    out = _poses_path(out)
     kept = [[p for p in ppl if p["score"] >= threshold] for ppl in people]
     if out.suffix.lower() == ".json":
         frames = [{"frame": t, "people": [{"person": i, "score": round(float(p["score"]), 4),
@@ -197,13 +197,18 @@ def write_poses(people: Sequence[People], out: str | Path, threshold: float = 0.
                                            "keypoint_scores": np.round(p["keypoint_scores"].astype(float), 4).tolist()}
                                           for i, p in enumerate(ppl)]} for t, ppl in enumerate(kept)]
         return write_json_atomic({"joints": list(MODEL_NAMES), "frames": frames}, out)
-    if out.suffix.lower() == ".csv":
-        rows = ["frame,person,score,joint,x,y,joint_score"]
-        rows += [f"{t},{i},{p['score']:.4f},{name},{x:.2f},{y:.2f},{js:.4f}"
-                 for t, ppl in enumerate(kept) for i, p in enumerate(ppl)
-                 for name, (x, y), js in zip(MODEL_NAMES, p["keypoints"], p["keypoint_scores"])]
-        return write_text_atomic("\n".join(rows) + "\n", out)
-    raise ValueError(f"{out}: expected a poses file ending in .json or .csv")
+    rows = ["frame,person,score,joint,x,y,joint_score"]
+    rows += [f"{t},{i},{p['score']:.4f},{name},{x:.2f},{y:.2f},{js:.4f}"
+             for t, ppl in enumerate(kept) for i, p in enumerate(ppl)
+             for name, (x, y), js in zip(MODEL_NAMES, p["keypoints"], p["keypoint_scores"])]
+    return write_text_atomic("\n".join(rows) + "\n", out)
+
+
+def _poses_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in (".json", ".csv"):
+        raise ValueError(f"{path}: expected a poses file ending in .json or .csv")
+    return path
 
 
 def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str | Path, threshold: float = 0.3,
@@ -216,8 +221,8 @@ def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str |
     out = Path(out)
     if out.suffix.lower() not in (".gif", ".mp4"):
         raise ValueError(f"{out}: expected an output ending in .gif or .mp4")
-    if poses_out is not None and Path(poses_out).suffix.lower() not in (".json", ".csv"):
-        raise ValueError(f"{poses_out}: expected a poses file ending in .json or .csv")
+    if poses_out is not None:
+        _poses_path(poses_out)  # fail before the prediction, not after it
     frames = load_frames(video) if not isinstance(video, np.ndarray) else video
     frames = frames[:max_frames]
     people = predictor.predict_video(frames, progress=progress)
