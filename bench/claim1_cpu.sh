@@ -3,8 +3,9 @@
 # Both arms start from the SAME F = 1 image model trained on SynthTrack default; the recorded runs used
 # `pavenet train --config tiny --frames 1 --steps 5000 --batch-size 8 --seed 0 --set loss_l1=5.0` with one thread
 # (phase 1 of bench/reference_cpu.sh as it was in sessions 2-4), and are fine-tuned on SynthTrack hard for the same
-# steps and seeds: F = 3 (inflated with --init-from) and F = 1. Ablations: F = 3 with every frame anchored on the centre keypoints (pose_anchor=centre), F = 3 without
-# the joint decoder, and F = 5; seeds 0-2 each. Two runs at a time, one thread each.
+# steps and seeds: F = 3 (inflated with --init-from) and F = 1. Ablations: F = 3 with every frame anchored on the
+# centre keypoints (pose_anchor=centre), F = 3 without the joint decoder, and F = 5; seeds 0-2 each. Two runs at a
+# time, one thread each.
 # Usage: bash bench/claim1_cpu.sh WORK_DIR IMAGE_MODEL_last.pt [STEPS]
 set -euo pipefail
 work=${1:?WORK_DIR}; image=${2:?F=1 checkpoint (e.g. WORK/runs/img_f1/last.pt)}; steps=${3:-1000}

@@ -226,9 +226,10 @@ def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str |
     frames = load_frames(video) if not isinstance(video, np.ndarray) else video
     frames = frames[:max_frames]
     people = predictor.predict_video(frames, progress=progress)
+    kept = [[p for p in ppl if p["score"] >= threshold] for ppl in people]
     if poses_out is not None:
-        write_poses(people, poses_out, threshold)
-    drawn = [overlay_people(f, [p for p in ppl if p["score"] >= threshold]) for f, ppl in zip(frames, people)]
+        write_poses(kept, poses_out)  # exactly the people drawn
+    drawn = [overlay_people(f, ppl) for f, ppl in zip(frames, kept)]
     best = max((p["score"] for ppl in people for p in ppl), default=float("nan"))
     if not best >= threshold:
         warnings.warn(f"render_demo: no person reaches the score threshold {threshold} in any frame (highest score "
