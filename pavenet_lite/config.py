@@ -54,6 +54,7 @@ class PAVENetConfig:
     loss_l1: float = 0.0
     loss_oks: float = 0.0
     loss_neighbour: float = 0.0              # L1 on the other frames' estimates (not in the paper; see losses.py)
+    loss_hm: float = 0.0                     # auxiliary joint heatmaps on the encoder (model/joint_heatmap.py)
     cost_cls: float = 2.0
     cost_kpt: float = 70.0
     cost_oks: float = 7.0
@@ -68,6 +69,7 @@ class PAVENetConfig:
     accum_steps: int = 8                     # gradient accumulation (official: 1 clip x 8)
     epochs: int = 20
     lr_drop_epoch: int = 10
+    ema_decay: float = 0.0                   # EMA of the weights for validation and export (0: off; see ema.py)
     name: str = field(default="paper")
 
     def __post_init__(self) -> None:
@@ -87,6 +89,8 @@ class PAVENetConfig:
             ("num_refine", 1 <= self.num_refine <= self.num_queries, "between 1 and num_queries"),
             ("num_keypoints", self.num_keypoints >= 2, ">= 2"),
             ("dropout", 0.0 <= self.dropout < 1.0, "in [0, 1)"),
+            ("loss_hm", self.loss_hm >= 0.0, ">= 0"),
+            ("ema_decay", 0.0 <= self.ema_decay < 1.0, "in [0, 1)"),
         ]
         for fld, ok, expected in checks:
             if not ok:

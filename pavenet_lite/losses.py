@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pavenet_lite.joints import MODEL_OKS_SIGMAS
+from pavenet_lite.model.joint_heatmap import heatmap_loss
 
 if TYPE_CHECKING:
     from pavenet_lite.matcher import HungarianMatcher
@@ -110,7 +111,8 @@ class SetCriterion(nn.Module):
 
     Term names: `loss_cls_enc`, `loss_rle_enc`, `loss_cls_{d}` / `loss_rle_{d}` for pose layer d (aux layers first,
     the last layer last), `loss_rle_refine_{j}` for joint layer j; `loss_l1_*` / `loss_oks_*` for every keypoint
-    output when their weight is > 0. The weight of a term is `cfg.loss_<kind>` (kind = cls, rle, l1, oks,
+    output when their weight is > 0; `loss_hm_enc` (the encoder's auxiliary joint heatmaps, `model/joint_heatmap.py`)
+    when `cfg.loss_hm` > 0 and the model returned them. The weight of a term is `cfg.loss_<kind>` (kind = cls, rle, l1, oks,
     neighbour). cfg: `PAVENetConfig` (or anything with its loss_* and focal_* fields).
 
     `loss_neighbour_frames` (only when `cfg.loss_neighbour` > 0 and F > 1) is NOT in the paper, which supervises the
@@ -122,7 +124,8 @@ class SetCriterion(nn.Module):
 
     def __init__(self, cfg: Any, matcher: HungarianMatcher):
         super().__init__()
-        self.weights = {k: float(getattr(cfg, f"loss_{k}", 0.0)) for k in ("cls", "rle", "l1", "oks", "neighbour")}
+        self.weights = {k: float(getattr(cfg, f"loss_{k}", 0.0))
+                        for k in ("cls", "rle", "l1", "oks", "neighbour", "hm")}
         self.alpha, self.gamma = float(cfg.focal_alpha), float(cfg.focal_gamma)
         self.matcher = matcher
 
@@ -154,6 +157,10 @@ class SetCriterion(nn.Module):
                 terms |= self._pose_terms(layer, gt, matches, flows["dec"], str(d))
             if outputs.get("refine_outputs"):
                 terms |= self._refine_terms(outputs, gt, matches, flows["refine"])
+            if self.weights["hm"] > 0 and "heatmap" in outputs:
+                focal, peaks = heatmap_loss(outputs["heatmap"], targets)
+                (num_peaks,) = reduce_normalisers(peaks, device=device)
+                terms["loss_hm_enc"] = focal / num_peaks
             if self.weights["neighbour"] > 0 and outputs["frame_keypoints"].shape[1] > 1:
                 terms["loss_neighbour_frames"] = self._neighbour_term(outputs["frame_keypoints"], targets, matches)
             terms["loss"] = sum(self.weight(name) * value for name, value in terms.items())

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from pavenet_lite.checkpoint import check_config_matches, load_checkpoint, save_checkpoint
 from pavenet_lite.config import PAVENetConfig, get_config
 from pavenet_lite.data.clips import PoseTrackClips, collate_clips
+from pavenet_lite.ema import ModelEMA
 from pavenet_lite.losses import SetCriterion
 from pavenet_lite.matcher import HungarianMatcher
 from pavenet_lite.model import build_model
@@ -151,6 +152,7 @@ class Trainer:
             init_from_checkpoint(self.model, init, self.cfg.num_frames, tcfg.init_from)
             self.init_card = _init_card(Path(tcfg.init_from), init)
         self.model.to(self.device)
+        self.ema = ModelEMA(self.model, self.cfg.ema_decay) if self.cfg.ema_decay > 0 else None
         self.criterion = SetCriterion(self.cfg, HungarianMatcher.from_config(self.cfg))
         self.ddp = None
         if self.world > 1:
@@ -194,16 +196,28 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "config": self.cfg.to_dict(), "train_config": asdict(self.tcfg),
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(), "rng": _rng_state(), "step": self.step,
-                "best_map": self.best_map, "elapsed": self.time()}
+        """Everything for an exact resume. With EMA, `model` holds the averaged weights (what every reader of a
+        checkpoint, prediction, export and `--init-from`, should use) and `train_model` the weights being trained."""
+        state = {"model": self.eval_model().state_dict(), "config": self.cfg.to_dict(),
+                 "train_config": asdict(self.tcfg), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": _rng_state(),
+                 "step": self.step, "best_map": self.best_map, "elapsed": self.time()}
+        if self.ema is not None:
+            state |= {"train_model": self.model.state_dict(), "ema_updates": self.ema.updates}
+        return state
+
+    def eval_model(self) -> torch.nn.Module:
+        """The weights to validate and ship: the EMA average when `cfg.ema_decay` > 0, else the trained ones."""
+        return self.ema.model if self.ema is not None else self.model
 
     def load_state_dict(self, state: dict[str, Any], path: str | os.PathLike) -> None:
         # Through from_dict, so a checkpoint written before a config field existed compares with its default.
         saved = PAVENetConfig.from_dict(state["config"], source=str(path)).to_dict()
         check_config_matches(path, saved, self.cfg.to_dict())
-        self.model.load_state_dict(state["model"])
+        self.model.load_state_dict(state.get("train_model", state["model"]))
+        if self.ema is not None:
+            self.ema.model.load_state_dict(state["model"])
+            self.ema.updates = int(state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -255,6 +269,8 @@ class Trainer:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         self.step += 1
         return totals
 
@@ -336,7 +352,7 @@ class Trainer:
 
         if self.rank != 0:
             return {}
-        predictor = Predictor(self.model, self.cfg, device=self.device)
+        predictor = Predictor(self.eval_model(), self.cfg, device=self.device)
         result = predictor.evaluate(self.tcfg.data, self.tcfg.val_split, max_videos=self.tcfg.val_videos,
                                     progress=False)
         total = result.table["Total"]

@@ -23,6 +23,7 @@ from pavenet_lite.model.backbone import ResNet
 from pavenet_lite.model.flow import RealNVP
 from pavenet_lite.model.heads import SigmaHead, score_head
 from pavenet_lite.model.joint_decoder import JointDecoder
+from pavenet_lite.model.joint_heatmap import JointHeatmapHead
 from pavenet_lite.model.neck import Neck
 from pavenet_lite.model.pose_decoder import PoseDecoder
 from pavenet_lite.model.position_encoding import PositionEncoding, level_masks, valid_ratios
@@ -54,6 +55,8 @@ class PAVENet(nn.Module):
         if cfg.joint_layers > 0:
             flows["refine"] = RealNVP()
         self.flows = nn.ModuleDict(flows)
+        # Built last, so that switching it on leaves the initialisation of everything above unchanged.
+        self.heatmap_head = JointHeatmapHead(C, K) if cfg.loss_hm > 0 else None
 
     def forward(self, clips: torch.Tensor, masks: torch.Tensor, select: Select | None = None,
                 return_attention: bool = False) -> dict[str, Any]:
@@ -88,6 +91,10 @@ class PAVENet(nn.Module):
                   for h, r, cls, sig in zip(hidden, refs, self.cls_heads, self.sigma_heads)]
         out: dict[str, Any] = {**layers[-1], "aux_outputs": layers[:-1], "enc_outputs": enc_outputs,
                                "frame_keypoints": refs[-1]}
+        if self.heatmap_head is not None and self.training:
+            finest = memory[:, c, :shapes[0][0] * shapes[0][1]]                   # [B, H_0 * W_0, C]
+            out["heatmap"] = {"logits": self.heatmap_head(finest, shapes[0]), "valid": ~lvl_masks[0],
+                              "ratios": ratios[:, 0]}
 
         chosen = self._select(out, select)
         P = max(int(ix.numel()) for ix in chosen)
