@@ -56,6 +56,8 @@ class PAVENetConfig:
     loss_neighbour: float = 0.0              # L1 on the other frames' estimates (not in the paper; see losses.py)
     loss_hm: float = 0.0                     # auxiliary joint heatmaps on the encoder (model/joint_heatmap.py)
     cost_cls: float = 2.0
+    enc_repeats: int = 1                     # one-to-many matching of the encoder proposals (1: one-to-one, paper)
+    cls_quality: float = 0.0                 # > 0: score targets (OKS / clip's best)^p, varifocal loss (losses.py)
     cost_kpt: float = 70.0
     cost_oks: float = 7.0
     focal_alpha: float = 0.25
@@ -90,6 +92,8 @@ class PAVENetConfig:
             ("num_keypoints", self.num_keypoints >= 2, ">= 2"),
             ("dropout", 0.0 <= self.dropout < 1.0, "in [0, 1)"),
             ("loss_hm", self.loss_hm >= 0.0, ">= 0"),
+            ("enc_repeats", self.enc_repeats >= 1, ">= 1"),
+            ("cls_quality", self.cls_quality >= 0.0, ">= 0"),
             ("ema_decay", 0.0 <= self.ema_decay < 1.0, "in [0, 1)"),
         ]
         for fld, ok, expected in checks:

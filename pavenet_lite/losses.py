@@ -8,7 +8,9 @@ other query a negative. The loss has three parts, each applied at several depths
 * every joint-decoder layer (the R refined people): RLE with flow `refine`, against the person each refined query was
   matched to in the last pose layer.
 
-Optional L1 and OKS keypoint terms exist for experiments (weight 0 in the paper config). All maths runs in float32
+Optional L1 and OKS keypoint terms exist for experiments (weight 0 in the paper config). Two options help a model
+trained from scratch and are off in the paper config: one-to-many matching of the encoder proposals
+(`cfg.enc_repeats`) and quality-aware score targets (`cfg.cls_quality`, `quality_targets` + `varifocal_loss`). All maths runs in float32
 with autocast disabled, so the criterion can be called inside an AMP region. Normalisers (#positives, #annotated
 coordinates) are averaged over processes when torch.distributed is initialised, as in mmdet.
 """
@@ -43,6 +45,32 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gam
     p_t = p * targets + (1 - p) * (1 - targets)
     alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
     return (alpha_t * (1 - p_t).pow(gamma) * ce).sum()
+
+
+def varifocal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
+    """Varifocal loss (Zhang et al. 2021) for soft score targets, summed; the caller divides by #positives.
+
+    logits, targets: same shape, targets in [0, 1] (0 = negative, > 0 = a positive's quality). Binary cross-entropy
+    towards the target, weighted by the target itself for positives (good matches count more) and by
+    (1 - alpha) p^gamma for negatives, as the focal loss weighs them.
+    """
+    logits, targets = logits.float(), targets.float()
+    p = logits.sigmoid()
+    weight = torch.where(targets > 0, targets, (1 - alpha) * p.pow(gamma))
+    return (weight * F.binary_cross_entropy_with_logits(logits, targets, reduction="none")).sum()
+
+
+def quality_targets(quality: Tensor, clip_idx: Tensor, num_clips: int, exponent: float) -> Tensor:
+    """Score targets of matched queries from their OKS: (OKS^p) / (best OKS^p of the same clip).
+
+    quality `[M]` OKS in [0, 1], clip_idx `[M]` -> `[M]` in [0, 1]. Early in training every OKS is close to 0, and
+    raw OKS targets teach every score to be 0 (measured: training collapses); dividing by the clip's best keeps one
+    target of 1 per clip from the first step (Stable-DINO's rescaling), while worse matches of the clip ask for less.
+    """
+    t = quality.float().clamp(min=0).pow(exponent)
+    best = torch.zeros(num_clips, device=t.device).scatter_reduce(0, clip_idx, t, "amax")     # [B]
+    best = best[clip_idx]
+    return torch.where(best > 0, t / best.clamp(min=1e-12), torch.ones_like(t))
 
 
 def keypoint_l1(pred: Tensor, gt: Tensor, annotated: Tensor) -> Tensor:
@@ -127,6 +155,8 @@ class SetCriterion(nn.Module):
         self.weights = {k: float(getattr(cfg, f"loss_{k}", 0.0))
                         for k in ("cls", "rle", "l1", "oks", "neighbour", "hm")}
         self.alpha, self.gamma = float(cfg.focal_alpha), float(cfg.focal_gamma)
+        self.enc_repeats = int(getattr(cfg, "enc_repeats", 1))
+        self.cls_quality = float(getattr(cfg, "cls_quality", 0.0))
         self.matcher = matcher
 
     def selector(self, targets: list[dict[str, Tensor]]) -> Callable[[dict[str, Tensor]], list[Tensor]]:
@@ -150,7 +180,7 @@ class SetCriterion(nn.Module):
             enc = outputs.get("enc_outputs")
             if enc is not None:
                 valid = enc.get("valid")
-                matches = self.matcher(enc, targets, valid=valid)
+                matches = self.matcher(enc, targets, valid=valid, repeats=self.enc_repeats)
                 terms |= self._pose_terms(enc, gt, matches, flows["enc"], "enc", valid)
             for d, layer in enumerate([*outputs.get("aux_outputs", []), outputs]):
                 matches = self.matcher(layer, targets)
@@ -174,15 +204,21 @@ class SetCriterion(nn.Module):
         batch_idx = torch.cat([torch.full_like(q, b) for b, (q, _) in enumerate(matches)]).to(logits.device)
         query_idx = torch.cat([q for q, _ in matches]).to(logits.device)     # [M]
         gt_idx = torch.cat([g + offsets[b] for b, (_, g) in enumerate(matches)]).to(logits.device)
-        labels = torch.zeros_like(logits)
-        labels[batch_idx, query_idx] = 1.0
-        if valid is not None:
-            logits, labels = logits[valid], labels[valid]
         ann = gt["annotated"][gt_idx]                                          # [M, K]
-        num_pos, num_coords = reduce_normalisers(len(query_idx), 2 * ann.sum(), device=logits.device)
-        terms = {f"loss_cls_{where}": sigmoid_focal_loss(logits, labels, self.alpha, self.gamma) / num_pos}
         pred = out["pred_keypoints"][batch_idx, query_idx]                    # [M, K, 2]
         sigma = out["pred_sigmas"][batch_idx, query_idx]                      # [M, K, 2]
+        labels = torch.zeros_like(logits)
+        if self.cls_quality > 0:
+            quality = oks(pred.detach(), gt["keypoints"][gt_idx], ann, gt["areas"][gt_idx])  # [M]
+            labels[batch_idx, query_idx] = quality_targets(quality, batch_idx, len(logits), self.cls_quality)
+        else:
+            labels[batch_idx, query_idx] = 1.0
+        if valid is not None:
+            logits, labels = logits[valid], labels[valid]
+        num_pos, num_coords = reduce_normalisers(len(query_idx), 2 * ann.sum(), device=logits.device)
+        cls = (varifocal_loss(logits, labels, self.alpha, self.gamma) if self.cls_quality > 0
+               else sigmoid_focal_loss(logits, labels, self.alpha, self.gamma))
+        terms = {f"loss_cls_{where}": cls / num_pos}
         return terms | self._keypoint_terms(pred, sigma, gt, gt_idx, flow, where, num_pos, num_coords)
 
     def _refine_terms(self, outputs: dict[str, Any], gt: dict[str, Any], last_matches: list[tuple[Tensor, Tensor]],

@@ -79,14 +79,16 @@ class HungarianMatcher(nn.Module):
 
     @torch.no_grad()
     def forward(self, outputs: dict[str, Tensor], targets: list[dict[str, Tensor]],
-                valid: Tensor | None = None) -> list[Match]:
+                valid: Tensor | None = None, repeats: int = 1) -> list[Match]:
         """Match every clip of the batch.
 
         outputs: `pred_logits` `[B, Q]`, `pred_keypoints` `[B, Q, K, 2]` (any float dtype).
         targets: B dicts with `keypoints` `[G, K, 2]`, `annotated` `[G, K]` bool, `areas` `[G]`.
         valid: optional `[B, Q]` bool; False queries (padding tokens of the encoder proposals) are never matched.
+        repeats: one-to-many matching; every person takes up to `repeats` distinct queries (the assignment of
+        `repeats` copies of each person), as for the dense encoder proposals, which need not be duplicate-free.
         Returns B pairs (query_idx `[M]`, gt_idx `[M]`) of int64 CPU tensors, query_idx ascending,
-        M = min(#valid queries, G).
+        M = min(#valid queries, repeats * G).
         """
         logits, keypoints = outputs["pred_logits"], outputs["pred_keypoints"]  # [B, Q], [B, Q, K, 2]
         matches: list[Match] = []
@@ -100,7 +102,8 @@ class HungarianMatcher(nn.Module):
                 matches.append((torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)))
                 continue
             cost = self.cost_matrix(logits[b, query_ids], keypoints[b, query_ids], target)  # [Q_valid, G]
-            rows, cols = linear_sum_assignment(cost.double().cpu().numpy())
+            num_g = cost.shape[1]
+            rows, cols = linear_sum_assignment(cost.repeat(1, repeats).double().cpu().numpy())  # [Q_valid, r * G]
             matches.append((query_ids.cpu()[torch.as_tensor(rows, dtype=torch.int64)],
-                            torch.as_tensor(cols.astype(np.int64))))
+                            torch.as_tensor((cols % num_g).astype(np.int64))))
         return matches
