@@ -10,7 +10,8 @@ other query a negative. The loss has three parts, each applied at several depths
 
 Optional L1 and OKS keypoint terms exist for experiments (weight 0 in the paper config). Two options help a model
 trained from scratch and are off in the paper config: one-to-many matching of the encoder proposals
-(`cfg.enc_repeats`) and quality-aware score targets (`cfg.cls_quality`, `quality_targets` + `varifocal_loss`). All maths runs in float32
+(`cfg.enc_repeats`) and quality-aware score targets (`cfg.cls_quality`, `quality_targets` + `varifocal_loss`).
+With G query groups (`cfg.num_groups`) every decoder term covers all groups, each matched one-to-one on its own. All maths runs in float32
 with autocast disabled, so the criterion can be called inside an AMP region. Normalisers (#positives, #annotated
 coordinates) are averaged over processes when torch.distributed is initialised, as in mmdet.
 """
@@ -163,7 +164,7 @@ class SetCriterion(nn.Module):
         """The `select` callable for the model's forward: last-layer pose outputs -> matched query ids per clip."""
         def select(pose_outputs: dict[str, Tensor]) -> list[Tensor]:
             device = pose_outputs["pred_logits"].device
-            return [q.to(device) for q, _ in self.matcher(pose_outputs, targets)]
+            return [q.to(device) for q, _ in self.matcher(pose_outputs, per_group(targets, pose_outputs))]
         return select
 
     def weight(self, name: str) -> float:
@@ -175,13 +176,14 @@ class SetCriterion(nn.Module):
         """outputs: the model's output dict (docs/design.md); targets: B target dicts; flows: "enc", "dec", "refine"."""
         device = outputs["pred_logits"].device
         with torch.autocast(device_type=device.type, enabled=False):
-            gt = _concat_targets(targets, device)
             terms: dict[str, Tensor] = {}
             enc = outputs.get("enc_outputs")
             if enc is not None:
                 valid = enc.get("valid")
                 matches = self.matcher(enc, targets, valid=valid, repeats=self.enc_repeats)
-                terms |= self._pose_terms(enc, gt, matches, flows["enc"], "enc", valid)
+                terms |= self._pose_terms(enc, _concat_targets(targets, device), matches, flows["enc"], "enc", valid)
+            targets = per_group(targets, outputs)
+            gt = _concat_targets(targets, device)
             for d, layer in enumerate([*outputs.get("aux_outputs", []), outputs]):
                 matches = self.matcher(layer, targets)
                 terms |= self._pose_terms(layer, gt, matches, flows["dec"], str(d))
@@ -266,6 +268,13 @@ class SetCriterion(nn.Module):
         if self.weights["oks"] > 0:
             terms[f"loss_oks_{where}"] = (1 - oks(pred, kpts, ann, gt["areas"][gt_idx])).sum() / num_pos
         return terms
+
+
+def per_group(targets: list[dict[str, Tensor]], pose_outputs: dict[str, Tensor]) -> list[dict[str, Tensor]]:
+    """The targets of the decoder's batch: with G query groups folded into it (row b * G + g, `PAVENet.forward`),
+    each clip's target G times; otherwise `targets` itself."""
+    groups = pose_outputs["pred_logits"].shape[0] // max(len(targets), 1)
+    return targets if groups <= 1 else [t for t in targets for _ in range(groups)]
 
 
 def _concat_targets(targets: list[dict[str, Tensor]], device: torch.device) -> dict[str, Any]:

@@ -44,7 +44,8 @@ class PAVENet(nn.Module):
         self.position = PositionEncoding(C, L)
         self.encoder = SpatialEncoder(cfg.enc_layers, C, cfg.ffn_dim, cfg.dropout, M, L, cfg.enc_points)
         self.query_selection = QuerySelection(C, cfg.num_queries, K)
-        self.query_embed = nn.Embedding(cfg.num_queries, 2 * C)  # positional and content halves
+        # Positional and content halves; one set of Q per query group (training only; inference uses the first).
+        self.query_embed = nn.Embedding(cfg.num_groups * cfg.num_queries, 2 * C)
         self.pose_decoder = PoseDecoder(cfg.pose_layers, C, cfg.ffn_dim, cfg.dropout, M, L, K, Fr,
                                         cfg.pose_anchor)
         self.cls_heads = nn.ModuleList(score_head(C) for _ in range(cfg.pose_layers))
@@ -83,18 +84,28 @@ class PAVENet(nn.Module):
         memory = memory.view(B, Fr, N, C)                                          # frame-interleaved b * F + f
 
         enc_outputs, content, reference = self.query_selection(memory[:, c], mask, token_centres(shapes, ratios))
-        query_pos, query = self.query_embed.weight.split(C, dim=-1)                # [Q, C] each
+        heatmap = None
+        if self.heatmap_head is not None and self.training:
+            finest = memory[:, c, :shapes[0][0] * shapes[0][1]]                   # [B, H_0 * W_0, C]
+            heatmap = {"logits": self.heatmap_head(finest, shapes[0]), "valid": ~lvl_masks[0], "ratios": ratios[:, 0]}
+        # Query groups (Group DETR) fold into the batch: row b * G + g is group g of clip b. The groups share the
+        # clip and its proposals but never attend to each other, and each is matched one-to-one on its own.
+        G = cfg.num_groups if self.training and not return_attention else 1
+        if G > 1:
+            content, reference, memory, mask, ratios = (t.repeat_interleave(G, 0)
+                                                        for t in (content, reference, memory, mask, ratios))
+            B = B * G
+        embed = self.query_embed.weight[:G * cfg.num_queries].view(G, cfg.num_queries, 2 * C).repeat(B // G, 1, 1)
+        query_pos, query = embed.split(C, dim=-1)                                  # [B, Q, C] each
         reference = reference[:, None].expand(-1, Fr, -1, -1, -1)                  # [B, F, Q, K, 2]
-        hidden, refs, pose_attn = self.pose_decoder(content + query, query_pos.expand(B, -1, -1), reference, memory,
+        hidden, refs, pose_attn = self.pose_decoder(content + query, query_pos, reference, memory,
                                                     mask, shapes, ratios, return_attention)
         layers = [{"pred_logits": cls(h).squeeze(-1), "pred_keypoints": r[:, c], "pred_sigmas": sig(h)}
                   for h, r, cls, sig in zip(hidden, refs, self.cls_heads, self.sigma_heads)]
         out: dict[str, Any] = {**layers[-1], "aux_outputs": layers[:-1], "enc_outputs": enc_outputs,
                                "frame_keypoints": refs[-1]}
-        if self.heatmap_head is not None and self.training:
-            finest = memory[:, c, :shapes[0][0] * shapes[0][1]]                   # [B, H_0 * W_0, C]
-            out["heatmap"] = {"logits": self.heatmap_head(finest, shapes[0]), "valid": ~lvl_masks[0],
-                              "ratios": ratios[:, 0]}
+        if heatmap is not None:
+            out["heatmap"] = heatmap
 
         chosen = self._select(out, select)
         P = max(int(ix.numel()) for ix in chosen)
