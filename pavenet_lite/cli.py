@@ -64,10 +64,11 @@ def _eval(a: argparse.Namespace) -> None:
 
 
 def _demo(a: argparse.Namespace) -> None:
-    from pavenet_lite.predict import Predictor, render_demo
+    from pavenet_lite.predict import DEMO_THRESHOLD, Predictor, render_demo
 
     predictor = Predictor.from_checkpoint(a.checkpoint, device=a.device)
-    path = render_demo(predictor, a.video, a.out, threshold=a.threshold, fps=a.fps, max_frames=a.max_frames,
+    threshold = DEMO_THRESHOLD if a.threshold is None else a.threshold
+    path = render_demo(predictor, a.video, a.out, threshold=threshold, fps=a.fps, max_frames=a.max_frames,
                        poses_out=a.poses)
     print(f"demo written to {path}" + (f", poses to {a.poses}" if a.poses else ""))
 
@@ -168,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--checkpoint", required=True)
     d.add_argument("--video", required=True)
     d.add_argument("--out", required=True, help="output .gif or .mp4")
-    d.add_argument("--threshold", type=float, default=0.3)
+    d.add_argument("--threshold", type=float, default=None,
+                   help="draw people whose score reaches this (default 0.3, as the official video demo)")
     d.add_argument("--fps", type=float, default=8.0)
     d.add_argument("--max-frames", type=int, default=None)
     d.add_argument("--poses", default=None, metavar="OUT.json|OUT.csv",

@@ -27,6 +27,10 @@ from pavenet_lite.model import build_model, postprocess
 People = list[dict[str, np.ndarray]]  # per person: "keypoints" [K, 2] px, "keypoint_scores" [K], "score", "query"
 
 
+# People drawn by the demo: the official video demo's threshold. `evaluation.drawn_skeletons` judges what it shows.
+DEMO_THRESHOLD = 0.3
+
+
 class Predictor:
     """A model in eval mode plus the eval-time preprocessing of its config.
 
@@ -211,7 +215,8 @@ def _poses_path(path: str | Path) -> Path:
     return path
 
 
-def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str | Path, threshold: float = 0.3,
+def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str | Path,
+                threshold: float = DEMO_THRESHOLD,
                 fps: float = 8.0, max_frames: int | None = None, progress: bool = True,
                 poses_out: str | Path | None = None) -> Path:
     """Skeleton overlay of every frame (people with score >= threshold, coloured by query) to a GIF or MP4;

@@ -348,18 +348,20 @@ class Trainer:
 
     def validate(self) -> dict[str, Any]:
         """PoseTrack mAP of the current weights on the validation split; saves `best.pt` when it improves."""
-        from pavenet_lite.predict import Predictor
+        from pavenet_lite.evaluation import drawn_skeletons, evaluate_posetrack
+        from pavenet_lite.predict import DEMO_THRESHOLD, Predictor
 
         if self.rank != 0:
             return {}
         predictor = Predictor(self.eval_model(), self.cfg, device=self.device)
-        result = predictor.evaluate(self.tcfg.data, self.tcfg.val_split, max_videos=self.tcfg.val_videos,
-                                    progress=False)
+        gt, pred = predictor.predict_split(self.tcfg.data, self.tcfg.val_split, max_videos=self.tcfg.val_videos)
+        result = evaluate_posetrack(gt, pred)
         total = result.table["Total"]
         if total > self.best_map:
             self.best_map = total
             self.save("best.pt")
-        return {"val_map": total, "val_table": result.table, "val_per_joint": result.per_joint}
+        return {"val_map": total, "val_table": result.table, "val_per_joint": result.per_joint,
+                "val_drawn": drawn_skeletons(gt, pred, DEMO_THRESHOLD)}
 
     def command(self) -> str:
         """The `pavenet train` command line equivalent to this run."""

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from pavenet_lite.evaluation.breakdown import joint_recall_breakdown
+from pavenet_lite.evaluation.drawn import drawn_skeletons
 from pavenet_lite.evaluation.oks_ap import evaluate_oks_ap
 from pavenet_lite.evaluation.posetrack_map import EvaluationError, PoseTrackAP, evaluate_posetrack, run_eval
 from pavenet_lite.evaluation.writer import PredictionWriteError, person_from_model, write_predictions
 
 __all__ = ["EvaluationError", "PoseTrackAP", "evaluate_posetrack", "run_eval", "evaluate_oks_ap",
-           "PredictionWriteError", "person_from_model", "write_predictions", "joint_recall_breakdown"]
+           "PredictionWriteError", "person_from_model", "write_predictions", "joint_recall_breakdown",
+           "drawn_skeletons"]

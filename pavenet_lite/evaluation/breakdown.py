@@ -28,14 +28,11 @@ from pavenet_lite.joints import POSEVAL_TO_PT18
 _PV = list(POSEVAL_TO_PT18)
 
 
-def frame_hits(gt: list[Person], pred: list[Person], where: str = "") -> np.ndarray:
-    """`[G, 15]` bool: joint j of GT person g is annotated and hit by the prediction paired with g (see module doc).
+def pair_hits(gt: list[Person], pred: list[Person], where: str = "") -> np.ndarray:
+    """`[P, G, 15]` bool: joint j of GT person g is annotated, predicted by person p and within PCKh@0.5 of it.
 
     A GT person with annotated joints needs a head box; raises EvaluationError naming `where` otherwise.
     """
-    G, J = len(gt), len(_PV)
-    if G == 0 or not pred:
-        return np.zeros((G, J), bool)
     for g in gt:
         if g.annotated[_PV].any() and g.head_box is None:
             raise EvaluationError(f"{where}, person track_id {g.track_id}: GT field 'head_box' is missing; "
@@ -48,7 +45,15 @@ def frame_hits(gt: list[Person], pred: list[Person], where: str = "") -> np.ndar
     p_has = np.stack([p.annotated[_PV] for p in pred])                                 # [P, J]
     dist = np.linalg.norm(p_xy[:, None] - g_xy[None], axis=-1) / head[None, :, None]    # [P, G, J]
     with np.errstate(invalid="ignore"):
-        hit = p_has[:, None] & g_has[None] & (dist <= PCKH_THRESHOLD)                  # [P, G, J]
+        return p_has[:, None] & g_has[None] & (dist <= PCKH_THRESHOLD)                 # [P, G, J]
+
+
+def frame_hits(gt: list[Person], pred: list[Person], where: str = "") -> np.ndarray:
+    """`[G, 15]` bool: joint j of GT person g is annotated and hit by the prediction paired with g (see module doc)."""
+    G, J = len(gt), len(_PV)
+    if G == 0 or not pred:
+        return np.zeros((G, J), bool)
+    hit = pair_hits(gt, pred, where)                                                   # [P, G, J]
     rows, cols = linear_sum_assignment(-hit.sum(-1))                                   # maximise hits
     out = np.zeros((G, J), bool)
     out[cols] = hit[rows, cols]
