@@ -43,7 +43,7 @@ class PAVENet(nn.Module):
         self.neck = Neck(self.backbone.out_channels, C, L)
         self.position = PositionEncoding(C, L)
         self.encoder = SpatialEncoder(cfg.enc_layers, C, cfg.ffn_dim, cfg.dropout, M, L, cfg.enc_points)
-        self.query_selection = QuerySelection(C, cfg.num_queries, K)
+        self.query_selection = QuerySelection(C, cfg.num_queries, K, cfg.query_nms)
         # Positional and content halves; one set of Q per query group (training only; inference uses the first).
         self.query_embed = nn.Embedding(cfg.num_groups * cfg.num_queries, 2 * C)
         self.pose_decoder = PoseDecoder(cfg.pose_layers, C, cfg.ffn_dim, cfg.dropout, M, L, K, Fr,

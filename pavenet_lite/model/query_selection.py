@@ -6,22 +6,67 @@ the centre of the token's grid cell (normalised to the unpadded image), i.e. eac
 from its own location; sigma_n = sigma(e_n). The top-Q tokens by s_n give the initial references (their keypoints)
 and the query content (their e_n), both detached: the proposals are trained by their own loss (`enc_outputs`),
 the decoder only starts from them (as PETR / Deformable DETR two-stage).
+
+Distinct queries (`query_nms` > 0, not in the paper; Dense Distinct Queries, Zhang et al. 2023): the top-Q tokens
+cluster on people, several per person, and the decoder must then learn which of near-identical queries is "the one"
+for its person, the slowest thing a one-to-one trained DETR learns. With `query_nms`, the Q queries are picked
+greedily from the 3Q best tokens, skipping a token whose pose has OKS > `query_nms` with one already picked
+(normalised coordinates), and topped up with the best skipped ones. The model's output is still NMS-free: this only
+chooses where the queries start.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 from pavenet_lite.model.heads import KeypointRefine, SigmaHead, score_head
+from pavenet_lite.joints import MODEL_TO_PT18, PT18_OKS_SIGMAS
+
+
+def pairwise_oks(keypoints: torch.Tensor) -> torch.Tensor:
+    """keypoints `[B, M, K, 2]` -> OKS of every pair `[B, M, M]`, area = mean of the two poses' keypoint boxes."""
+    K = keypoints.shape[-2]
+    sigmas = torch.as_tensor(np.asarray(PT18_OKS_SIGMAS)[list(MODEL_TO_PT18)][:K], dtype=torch.float32,
+                             device=keypoints.device)
+    kp = keypoints.float()
+    span = kp.amax(2) - kp.amin(2)                                                    # [B, M, 2]
+    area = (span[..., 0] * span[..., 1]).clamp(min=1e-6)                             # [B, M]
+    per_joint = kp.transpose(1, 2)                                                    # [B, K, M, 2]
+    sq = per_joint.pow(2).sum(-1)                                                     # [B, K, M]
+    d2 = (sq[..., :, None] + sq[..., None, :] - 2 * per_joint @ per_joint.transpose(-1, -2)).clamp(min=0)
+    scale = (area[:, :, None] + area[:, None]) / 2                                    # [B, M, M]
+    e = d2 / (2 * scale[:, None] * (2 * sigmas)[None, :, None, None] ** 2)            # [B, K, M, M]
+    return torch.exp(-e).mean(1)
+
+
+def distinct_top(scores: torch.Tensor, keypoints: torch.Tensor, num: int, threshold: float) -> torch.Tensor:
+    """scores `[B, N]`, keypoints `[B, N, K, 2]` -> `[B, num]` token indices: greedy OKS-NMS over the 3 * num best
+    tokens (a token is skipped if its OKS with a kept one exceeds `threshold`), then the best skipped ones until
+    there are `num`. Order: kept by score, then the rest by score."""
+    cand = scores.topk(min(scores.shape[1], 3 * num), dim=1).indices                  # [B, M] by score
+    gathered = torch.gather(keypoints, 1, cand[..., None, None].expand(-1, -1, *keypoints.shape[2:]))
+    similar = (pairwise_oks(gathered) > threshold).cpu().numpy()                      # [B, M, M]
+    picked = []
+    for b in range(len(similar)):
+        kept = np.zeros(similar.shape[1], bool)
+        free = np.ones(similar.shape[1], bool)
+        for i in np.flatnonzero(free):
+            if free[i]:
+                kept[i] = True
+                free &= ~similar[b, i]
+        order = np.concatenate([np.flatnonzero(kept), np.flatnonzero(~kept)])[:num]
+        picked.append(cand[b, torch.as_tensor(order, device=cand.device)])
+    return torch.stack(picked)
 
 
 class QuerySelection(nn.Module):
     """memory `[B, N, C]` of the centre frame, padding mask `[B, N]`, token centres `[B, N, 2]` ->
     proposals over all N tokens and the top-Q selection (see `forward`)."""
 
-    def __init__(self, hidden_dim: int, num_queries: int, num_keypoints: int):
+    def __init__(self, hidden_dim: int, num_queries: int, num_keypoints: int, query_nms: float = 0.0):
         super().__init__()
-        self.num_queries = num_queries
+        self.num_queries, self.query_nms = num_queries, query_nms
         self.enc_output = nn.Linear(hidden_dim, hidden_dim)
         self.enc_norm = nn.LayerNorm(hidden_dim)
         self.cls_head = score_head(hidden_dim)
@@ -49,7 +94,10 @@ class QuerySelection(nn.Module):
         valid = ~mask
         # padding tokens are never chosen while enough real tokens exist
         ranking = logits.detach().float().masked_fill(mask, float("-inf"))
-        top = ranking.topk(self.num_queries, dim=1).indices                             # [B, Q]
+        if self.query_nms > 0:
+            top = distinct_top(ranking, keypoints.detach(), self.num_queries, self.query_nms)  # [B, Q]
+        else:
+            top = ranking.topk(self.num_queries, dim=1).indices                         # [B, Q]
         content = torch.gather(e, 1, top[..., None].expand(-1, -1, e.shape[-1])).detach()
         reference = torch.gather(keypoints, 1, top[:, :, None, None].expand(-1, -1, K, 2)).detach()
         enc_outputs = {"pred_logits": logits, "pred_keypoints": keypoints, "pred_sigmas": sigmas, "valid": valid}

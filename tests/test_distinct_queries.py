@@ -1,0 +1,69 @@
+"""Distinct query selection: greedy OKS-NMS over the best tokens, against a naive loop."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pavenet_lite.config import get_config
+from pavenet_lite.joints import MODEL_TO_PT18, PT18_OKS_SIGMAS
+from pavenet_lite.model import build_model
+from pavenet_lite.model.query_selection import distinct_top, pairwise_oks
+from tests.conftest import FAST_MODEL
+
+SIGMAS = np.asarray(PT18_OKS_SIGMAS)[list(MODEL_TO_PT18)]
+
+
+def naive_oks(a, b):
+    area = lambda p: max((max(p[:, 0]) - min(p[:, 0])) * (max(p[:, 1]) - min(p[:, 1])), 1e-6)
+    s = (area(a) + area(b)) / 2
+    return sum(math.exp(-((a[k, 0] - b[k, 0]) ** 2 + (a[k, 1] - b[k, 1]) ** 2) / (2 * s * (2 * SIGMAS[k]) ** 2))
+               for k in range(len(a))) / len(a)
+
+
+def naive_distinct(scores, keypoints, num, threshold):
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])[:3 * num]
+    kept = []
+    for i in order:
+        if all(naive_oks(keypoints[i], keypoints[j]) <= threshold for j in kept):
+            kept.append(i)
+    return (kept + [i for i in order if i not in kept])[:num]
+
+
+def test_pairwise_oks_matches_a_loop():
+    kp = torch.rand(1, 5, 15, 2, generator=torch.Generator().manual_seed(0)).double()
+    got = pairwise_oks(kp)[0]
+    for i in range(5):
+        for j in range(5):
+            assert float(got[i, j]) == pytest.approx(naive_oks(kp[0, i].numpy(), kp[0, j].numpy()), rel=1e-4)
+
+
+@pytest.mark.parametrize("threshold", [0.1, 0.3, 0.6])
+def test_distinct_top_matches_a_loop(threshold):
+    gen = torch.Generator().manual_seed(1)
+    centres = torch.rand(2, 6, 1, 2, generator=gen) * 0.8 + 0.1       # 6 people, each proposed ~7 times
+    base = centres + 0.05 * torch.randn(2, 6, 15, 2, generator=gen)
+    keypoints = base.repeat_interleave(7, 1) + 0.01 * torch.randn(2, 42, 15, 2, generator=gen)
+    scores = torch.randn(2, 42, generator=gen)
+    got = distinct_top(scores, keypoints, 10, threshold)
+    for b in range(2):
+        want = naive_distinct(scores[b].tolist(), keypoints[b].double().numpy(), 10, threshold)
+        assert got[b].tolist() == want
+    if threshold <= 0.3:  # duplicates of a person are suppressed: the first 6 queries are the 6 people
+        assert all({i // 7 for i in got[b, :6].tolist()} == set(range(6)) for b in range(2))
+
+
+def test_query_nms_off_is_the_plain_top_q(synth_small):
+    torch.manual_seed(0)
+    model = build_model(get_config("tiny", num_frames=1, **FAST_MODEL)).eval()
+    assert model.query_selection.query_nms == 0.0
+    torch.manual_seed(0)
+    distinct = build_model(get_config("tiny", num_frames=1, query_nms=0.3, **FAST_MODEL)).eval()
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), distinct.state_dict().values()))
+    clips = torch.rand(1, 1, 3, 64, 96)
+    masks = torch.zeros(1, 64, 96, dtype=torch.bool)
+    with torch.no_grad():
+        plain, other = model(clips, masks), distinct(clips, masks)
+    assert torch.equal(plain["enc_outputs"]["pred_logits"], other["enc_outputs"]["pred_logits"])
