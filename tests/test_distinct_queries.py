@@ -43,7 +43,8 @@ def test_pairwise_oks_matches_a_loop():
 @pytest.mark.parametrize("threshold", [0.1, 0.3, 0.6])
 def test_distinct_top_matches_a_loop(threshold):
     gen = torch.Generator().manual_seed(1)
-    centres = torch.rand(2, 6, 1, 2, generator=gen) * 0.8 + 0.1       # 6 people, each proposed ~7 times
+    grid = torch.tensor([[x, y] for x in (0.2, 0.5, 0.8) for y in (0.25, 0.75)])    # 6 people apart,
+    centres = grid[None, :, None].expand(2, -1, -1, -1)                                 # each proposed 7 times
     base = centres + 0.05 * torch.randn(2, 6, 15, 2, generator=gen)
     keypoints = base.repeat_interleave(7, 1) + 0.01 * torch.randn(2, 42, 15, 2, generator=gen)
     scores = torch.randn(2, 42, generator=gen)
