@@ -27,7 +27,8 @@ def _train(a: argparse.Namespace) -> None:
                        batch_size=a.batch_size, accum=a.accum, lr=a.lr, device=a.device, amp=a.amp,
                        amp_dtype=a.amp_dtype, seed=a.seed, val_every=a.val_every, val_videos=a.val_videos,
                        num_workers=a.workers, warmup=a.warmup, lr_drop=a.lr_drop, init_from=a.init_from,
-                       overrides=parse_overrides(a.set))
+                       backbone_weights=a.backbone_weights, train_videos=a.train_videos,
+                       video_list=a.video_list, overrides=parse_overrides(a.set))
     trainer = Trainer(tcfg)
     history = trainer.fit(resume=a.resume)
     vals = [h for h in history if "val_map" in h]
@@ -125,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr-drop", type=float, default=0.8, help="fraction of the run after which the lr is x0.1")
     t.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start from these weights; a checkpoint with another F (e.g. the F=1 image model) is inflated")
+    t.add_argument("--backbone-weights", default=None, metavar="PTH",
+                   help="start the backbone from a torchvision ImageNet ResNet state dict on disk (small / paper)")
+    v = t.add_mutually_exclusive_group()
+    v.add_argument("--train-videos", type=int, default=None, metavar="N",
+                   help="train on N videos spread evenly over the split's sorted file names")
+    v.add_argument("--video-list", default=None, metavar="FILE", help="train on the videos named in FILE, one a line")
     t.add_argument("--device", default="cpu")
     t.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     t.add_argument("--amp-dtype", default="bf16", choices=["bf16", "fp16"])
