@@ -1,7 +1,7 @@
 """The `pavenet` command: parse arguments, call the Python API, print results. Nothing else lives here.
 
-Subcommands: quickstart, synth, train, export, predict, eval, demo, docs. `python -m pavenet_lite ...` is the same command, and
-`torchrun --nproc_per_node=G -m pavenet_lite train ...` trains with DDP.
+Subcommands: quickstart, synth, train, export, convert, predict, eval, demo, docs. `python -m pavenet_lite ...` is
+the same command, and `torchrun --nproc_per_node=G -m pavenet_lite train ...` trains with DDP.
 """
 from __future__ import annotations
 
@@ -80,6 +80,17 @@ def _export(a: argparse.Namespace) -> None:
     card = json.loads((run / "card.json").read_text()) if (run / "card.json").exists() else None
     out = export_checkpoint(run / a.which, a.out, card=card)
     print(f"exported {run / a.which} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+def _convert(a: argparse.Namespace) -> None:
+    from pavenet_lite.official_weights import KINDS, convert_checkpoint
+
+    kind, src = a.source
+    if kind not in KINDS:
+        raise ValueError(f"--from {kind}: expected one of {', '.join(KINDS)}")
+    conversion = convert_checkpoint(src, kind, a.out, frames=a.frames)
+    print(conversion.report())
+    print(f"written to {a.out}")
 
 
 def _docs(a: argparse.Namespace) -> None:
@@ -165,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--which", default="best.pt", choices=["best.pt", "last.pt"])
     x.add_argument("--out", required=True)
     x.set_defaults(func=_export)
+
+    c = sub.add_parser("convert", help="the authors' PAVE-Net or PETR checkpoint -> a 'paper' checkpoint")
+    c.add_argument("--from", dest="source", nargs=2, required=True, metavar=("KIND", "CKPT"),
+                   help="official-pavenet (PoseTrack, F = 3) or official-petr (COCO, R50), and the file you have")
+    c.add_argument("--out", required=True, help="pavenet_lite checkpoint to write")
+    c.add_argument("--frames", type=int, default=3, help="F of the result (PETR's image weights are inflated)")
+    c.set_defaults(func=_convert)
 
     h = sub.add_parser("docs", help="render the notebooks (with their outputs) to static HTML, no CDN")
     h.add_argument("--notebooks", default="notebooks")
