@@ -65,6 +65,7 @@ class ConversionError(ValueError):
 
 
 def _fold_sigma(w1, b1, w2, b2, w3, b3) -> list[torch.Tensor]:
+    """Official Linear weights `[C, C]`, `[C, C]`, `[2K, C]` (+ biases) -> our ReLU MLP's six tensors, same function."""
     a = (w3.double() @ w2.double() @ w1.double())                                 # [2K, C]
     b = w3.double() @ (w2.double() @ b1.double() + b2.double()) + b3.double()     # [2K]
     n, C = a.shape
@@ -79,6 +80,7 @@ def _fold_sigma(w1, b1, w2, b2, w3, b3) -> list[torch.Tensor]:
 
 
 def _unfold_sigma(l0, b0, l1, b1, l2, b2, key: str) -> list[torch.Tensor]:
+    """Inverse of `_fold_sigma` for a head still in folded form: `[C, C]`, `[C]`, `[C, C]`, `[C]`, `[2K, C]`, `[2K]`."""
     n, C = l2.shape
     a, b = l0[:n], b0[:n]
     eye, zero = torch.eye(n, dtype=a.dtype), b.new_zeros(n)

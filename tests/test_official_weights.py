@@ -7,6 +7,7 @@ import torch
 
 from pavenet_lite.checkpoint import load_checkpoint
 from pavenet_lite.cli import main
+from pavenet_lite.config import PAVENetConfig
 from pavenet_lite.joints import MODEL_TO_PT18
 from pavenet_lite.model.pavenet import PAVENet
 from pavenet_lite.model.position_encoding import level_masks, valid_ratios
@@ -163,13 +164,20 @@ def test_heads_match_the_official_branches(small_pavenet):
     torch.testing.assert_close(model.neck.input_proj[0](image), neck, atol=1e-5, rtol=1e-4)
 
 
-def test_converted_model_runs_and_predicts(small_pavenet, tmp_path):
+def test_converted_model_runs_with_the_official_last_layer_refiners(small_pavenet):
     _, conv, model = small_pavenet
-    clips = torch.randn(1, 3, 3, 96, 128)
-    out = model(clips, torch.zeros(1, 96, 128, dtype=torch.bool))
+    clips, masks = torch.randn(1, 3, 3, 96, 128), torch.zeros(1, 96, 128, dtype=torch.bool)
+    out = model(clips, masks)
     assert out["refine_outputs"][-1]["pred_keypoints"].shape == (conv.config.num_refine, 15, 2)
-    # The last pose layer's non-centre keypoints come from the official refiners, not from the layer's anchors.
-    assert not torch.allclose(out["frame_keypoints"][:, 0], out["aux_outputs"][-1]["pred_keypoints"])
+    # Without the official last-layer non-centre refiners the centre frame is the same, the other frames' keypoints
+    # (where the joint decoder starts) are not.
+    plain = PAVENet(PAVENetConfig.from_dict({**conv.config.to_dict(), "pose_last_all_frames": False})).eval()
+    last = SMALL["dec"] - 1
+    plain.load_state_dict({k: v for k, v in conv.state.items()
+                           if not k.startswith((f"pose_decoder.refine.{last}.0.", f"pose_decoder.refine.{last}.2."))})
+    other = plain(clips, masks)
+    torch.testing.assert_close(other["pred_keypoints"], out["pred_keypoints"])
+    assert not torch.allclose(other["frame_keypoints"][:, 0], out["frame_keypoints"][:, 0], atol=1e-4)
 
 
 def test_petr_keeps_posetrack_slots_and_inflates(tmp_path):
