@@ -6,6 +6,7 @@ without unpickling arbitrary objects:
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -66,6 +67,15 @@ def check_config_matches(path: str | os.PathLike, saved: dict[str, Any], expecte
     diffs = [f"{k}: checkpoint {saved.get(k)!r} vs requested {v!r}" for k, v in expected.items() if saved.get(k) != v]
     if diffs:
         raise CheckpointError(f"{path}: checkpoint was trained with a different config: " + "; ".join(diffs))
+
+
+def file_identity(path: str | os.PathLike) -> dict[str, Any]:
+    """{"path", "bytes", "sha256"} of a weight file, so a card names exactly which file weights came from."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
 
 
 def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, card: dict[str, Any] | None = None) -> Path:

@@ -1,7 +1,7 @@
 """The `pavenet` command: parse arguments, call the Python API, print results. Nothing else lives here.
 
-Subcommands: quickstart, synth, train, export, predict, eval, demo, docs. `python -m pavenet_lite ...` is the same command, and
-`torchrun --nproc_per_node=G -m pavenet_lite train ...` trains with DDP.
+Subcommands: quickstart, synth, train, export, convert, predict, eval, demo, docs. `python -m pavenet_lite ...` is
+the same command, and `torchrun --nproc_per_node=G -m pavenet_lite train ...` trains with DDP.
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ def _train(a: argparse.Namespace) -> None:
                        batch_size=a.batch_size, accum=a.accum, lr=a.lr, device=a.device, amp=a.amp,
                        amp_dtype=a.amp_dtype, seed=a.seed, val_every=a.val_every, val_videos=a.val_videos,
                        num_workers=a.workers, warmup=a.warmup, lr_drop=a.lr_drop, init_from=a.init_from,
-                       overrides=parse_overrides(a.set))
+                       backbone_weights=a.backbone_weights, train_videos=a.train_videos,
+                       video_list=a.video_list, overrides=parse_overrides(a.set))
     trainer = Trainer(tcfg)
     history = trainer.fit(resume=a.resume)
     vals = [h for h in history if "val_map" in h]
@@ -82,6 +83,17 @@ def _export(a: argparse.Namespace) -> None:
     print(f"exported {run / a.which} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
+def _convert(a: argparse.Namespace) -> None:
+    from pavenet_lite.official_weights import KINDS, convert_checkpoint
+
+    kind, src = a.source
+    if kind not in KINDS:
+        raise ValueError(f"--from {kind}: expected one of {', '.join(KINDS)}")
+    conversion = convert_checkpoint(src, kind, a.out, frames=a.frames)
+    print(conversion.report())
+    print(f"written to {a.out}")
+
+
 def _docs(a: argparse.Namespace) -> None:
     from pavenet_lite.docs_site import render_site
 
@@ -126,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr-drop", type=float, default=0.8, help="fraction of the run after which the lr is x0.1")
     t.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start from these weights; a checkpoint with another F (e.g. the F=1 image model) is inflated")
+    t.add_argument("--backbone-weights", default=None, metavar="PTH",
+                   help="start the backbone from a torchvision ImageNet ResNet state dict on disk (small / paper)")
+    v = t.add_mutually_exclusive_group()
+    v.add_argument("--train-videos", type=int, default=None, metavar="N",
+                   help="train on N videos spread evenly over the split's sorted file names")
+    v.add_argument("--video-list", default=None, metavar="FILE", help="train on the videos named in FILE, one a line")
     t.add_argument("--device", default="cpu")
     t.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     t.add_argument("--amp-dtype", default="bf16", choices=["bf16", "fp16"])
@@ -159,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--which", default="best.pt", choices=["best.pt", "last.pt"])
     x.add_argument("--out", required=True)
     x.set_defaults(func=_export)
+
+    c = sub.add_parser("convert", help="the authors' PAVE-Net or PETR checkpoint -> a 'paper' checkpoint")
+    c.add_argument("--from", dest="source", nargs=2, required=True, metavar=("KIND", "CKPT"),
+                   help="official-pavenet (PoseTrack, F = 3) or official-petr (COCO, R50), and the file you have")
+    c.add_argument("--out", required=True, help="pavenet_lite checkpoint to write")
+    c.add_argument("--frames", type=int, default=3, help="F of the result (PETR's image weights are inflated)")
+    c.set_defaults(func=_convert)
 
     h = sub.add_parser("docs", help="render the notebooks (with their outputs) to static HTML, no CDN")
     h.add_argument("--notebooks", default="notebooks")

@@ -41,6 +41,7 @@ class PAVENetConfig:
     enc_layers: int = 6
     pose_layers: int = 3                     # spatiotemporal pose decoder; its P = K (pose-aware points)
     pose_anchor: str = "per_frame"           # "per_frame" (pose-aware) or "centre" (ablation: no motion tracking)
+    pose_last_all_frames: bool = False       # non-centre refiners after the last pose layer too (official weights)
     joint_layers: int = 2                    # joint decoder (0 disables it)
     joint_points: int = 4                    # P of the joint decoder, per frame / level / head
     num_queries: int = 300                   # Q

@@ -23,13 +23,14 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from pavenet_lite.checkpoint import check_config_matches, load_checkpoint, save_checkpoint
+from pavenet_lite.checkpoint import check_config_matches, file_identity, load_checkpoint, save_checkpoint
 from pavenet_lite.config import PAVENetConfig, get_config
 from pavenet_lite.data.clips import PoseTrackClips, collate_clips
+from pavenet_lite.data.subset import read_subset
 from pavenet_lite.ema import ModelEMA
 from pavenet_lite.losses import SetCriterion
 from pavenet_lite.matcher import HungarianMatcher
-from pavenet_lite.model import build_model
+from pavenet_lite.model import build_model, load_backbone_weights
 from pavenet_lite.model.inflate import init_from_checkpoint
 
 
@@ -59,6 +60,9 @@ class TrainConfig:
     val_videos: int | None = None  # validate on the first n val videos (None: all)
     num_workers: int = 0
     init_from: str | None = None  # start from these weights (any F: inflated over frames, pavenet_lite.model.inflate)
+    backbone_weights: str | None = None  # torchvision ImageNet ResNet state dict for the backbone
+    train_videos: int | None = None  # train on this many videos of the split (data.subset.spread)
+    video_list: str | None = None  # or on the videos named in this text file
     overrides: dict[str, Any] = field(default_factory=dict)  # PAVENetConfig fields to override
     progress: bool = True
 
@@ -145,6 +149,10 @@ class Trainer:
         self.cfg = model_cfg or get_config(tcfg.config, num_frames=tcfg.frames, **tcfg.overrides)
         torch.manual_seed(tcfg.seed)
         self.model = build_model(self.cfg)
+        if tcfg.backbone_weights:
+            if tcfg.init_from:
+                raise ValueError("--backbone-weights and --init-from both set the backbone weights; give one")
+            load_backbone_weights(self.model.backbone, tcfg.backbone_weights, strict=True)
         self.init_card: dict[str, Any] | None = None  # the card of the run the --init-from weights came from
         if tcfg.init_from:
             # A resumed run overwrites these weights with last.pt; the init only decides where step 0 starts.
@@ -172,7 +180,9 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(groups, weight_decay=self.cfg.weight_decay)
         self.dataset = PoseTrackClips(tcfg.data, "train", num_frames=self.cfg.num_frames,
                                       max_size=self.cfg.max_size, train=True, seed=tcfg.seed,
-                                      with_frame_targets=self.cfg.loss_neighbour > 0)
+                                      with_frame_targets=self.cfg.loss_neighbour > 0,
+                                      videos=read_subset(tcfg.data, "train", tcfg.train_videos, tcfg.video_list,
+                                                         require_labeled=True))
         per_step = tcfg.batch_size * tcfg.accum * self.world
         if len(self.dataset) < per_step:
             raise ValueError(f"{tcfg.data}: the train split has {len(self.dataset)} labelled clips, fewer than one "
@@ -374,6 +384,9 @@ class Trainer:
         parts += [f"--warmup {t.warmup}"] if t.warmup != TrainConfig.warmup else []
         parts += [f"--lr-drop {t.lr_drop}"] if t.lr_drop != TrainConfig.lr_drop else []
         parts += [f"--init-from {t.init_from}"] if t.init_from else []
+        parts += [f"--backbone-weights {t.backbone_weights}"] if t.backbone_weights else []
+        parts += [f"--train-videos {t.train_videos}"] if t.train_videos is not None else []
+        parts += [f"--video-list {t.video_list}"] if t.video_list else []
         parts += [f"--amp --amp-dtype {t.amp_dtype}"] if t.amp else []
         parts += [f"--val-every {t.val_every}"] if t.val_every else []
         parts += [f"--val-videos {t.val_videos}"] if t.val_videos is not None else []
@@ -401,6 +414,10 @@ class Trainer:
                 "learning_curve": [(v["step"], v["time"], v["val_map"]) for v in vals]}
         if self.tcfg.init_from:
             card["init_card"] = self.init_card
+        if self.tcfg.train_videos is not None or self.tcfg.video_list:
+            card["data"]["train_videos"] = [v.name for v in self.dataset.videos]
+        if self.tcfg.backbone_weights:
+            card["backbone_weights"] = file_identity(self.tcfg.backbone_weights)
         path = self.out / "card.json"
         path.write_text(json.dumps(card, indent=2))
         return path

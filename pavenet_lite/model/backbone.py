@@ -101,6 +101,7 @@ class ResNet(nn.Module):
 
     def __init__(self, depth: int = 50, width: float = 1.0, frozen_bn: bool = False, frozen_stages: int = -1):
         super().__init__()
+        self.depth, self.width = depth, width
         block, counts = _LAYOUTS[depth]
         norm: type[nn.Module] = FrozenBatchNorm2d if frozen_bn else nn.BatchNorm2d
         widths = [max(8, int(round(w * width))) for w in (64, 128, 256, 512)]
@@ -144,14 +145,30 @@ class LoadReport(NamedTuple):
     unexpected: list[str]
 
 
-def load_backbone_weights(model: ResNet, path: str | Path) -> LoadReport:
+def resnet_depth(state: dict[str, torch.Tensor]) -> int | None:
+    """Depth of the ResNet whose torchvision-named state dict is `state` (blocks per stage and block type), or None
+    when the keys do not form a known ResNet (18, 34, 50, 101, 152)."""
+    blocks = [len({k.split(".")[1] for k in state if k.startswith(f"layer{i}.") and k.count(".") >= 2})
+              for i in range(1, 5)]
+    bottleneck = any(k.startswith("layer1.0.conv3.") for k in state)
+    known = {(False, (2, 2, 2, 2)): 18, (False, (3, 4, 6, 3)): 34, (True, (3, 4, 6, 3)): 50,
+             (True, (3, 4, 23, 3)): 101, (True, (3, 8, 36, 3)): 152}
+    return known.get((bottleneck, tuple(blocks)))
+
+
+def load_backbone_weights(model: ResNet, path: str | Path, strict: bool = False) -> LoadReport:
     """Load a torchvision ImageNet ResNet state dict from `path` into `model` (never downloads).
 
     The classifier (`fc.*`) is dropped silently; `module.` / `backbone.` prefixes are stripped. Raises
-    `BackboneWeightsError` naming the file when it is missing, is not a state dict, or a tensor has the wrong shape
-    (e.g. a width multiplier != 1). Returns the missing / unexpected keys (also frozen-BN buffers count).
+    `BackboneWeightsError` naming the file when it is missing, is not a state dict, holds a ResNet of another depth,
+    or a tensor has the wrong shape (e.g. a width multiplier != 1). Returns the missing / unexpected keys (also
+    frozen-BN buffers count). `strict` (training from ImageNet): a width != 1 model, a missing backbone tensor or a
+    tensor that is not ResNet's (e.g. a whole detector checkpoint) is an error too.
     """
     path = Path(path)
+    if strict and model.width != 1.0:
+        raise BackboneWeightsError(f"{path}: ImageNet weights need a full-width ResNet, this model has width "
+                                   f"multiplier {model.width} (use the 'small' or 'paper' preset)")
     if not path.is_file():
         raise BackboneWeightsError(f"{path}: backbone weight file not found (expected a torchvision ResNet .pth)")
     try:
@@ -168,6 +185,10 @@ def load_backbone_weights(model: ResNet, path: str | Path) -> LoadReport:
             k = k.removeprefix(prefix)
         if not k.startswith("fc."):
             cleaned[k] = v
+    depth = resnet_depth(cleaned)
+    if depth is not None and depth != model.depth:
+        raise BackboneWeightsError(f"{path}: holds a ResNet-{depth}, the model's backbone is a ResNet-{model.depth} "
+                                   f"(PAVENetConfig.backbone_depth)")
     own = model.state_dict()
     for k, v in cleaned.items():
         if k in own and own[k].shape != v.shape:
@@ -175,4 +196,9 @@ def load_backbone_weights(model: ResNet, path: str | Path) -> LoadReport:
                                        f"{tuple(own[k].shape)} (depth or width multiplier differs)")
     result = model.load_state_dict(cleaned, strict=False)
     unexpected = [k for k in result.unexpected_keys if not k.endswith("num_batches_tracked")]
+    if strict and (unexpected or result.missing_keys):
+        what = (f"{len(unexpected)} tensors that are not ResNet weights (e.g. {unexpected[0]!r}; an official "
+                "PETR / PAVE-Net checkpoint goes through `pavenet convert`)" if unexpected
+                else f"no {result.missing_keys[0]!r} (and {len(result.missing_keys) - 1} more backbone tensors)")
+        raise BackboneWeightsError(f"{path}: not a torchvision ResNet-{model.depth} state dict: it has {what}")
     return LoadReport(missing=list(result.missing_keys), unexpected=unexpected)

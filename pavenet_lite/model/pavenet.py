@@ -47,7 +47,7 @@ class PAVENet(nn.Module):
         # Positional and content halves; one set of Q per query group (training only; inference uses the first).
         self.query_embed = nn.Embedding(cfg.num_groups * cfg.num_queries, 2 * C)
         self.pose_decoder = PoseDecoder(cfg.pose_layers, C, cfg.ffn_dim, cfg.dropout, M, L, K, Fr,
-                                        cfg.pose_anchor)
+                                        cfg.pose_anchor, cfg.pose_last_all_frames)
         self.cls_heads = nn.ModuleList(score_head(C) for _ in range(cfg.pose_layers))
         self.sigma_heads = nn.ModuleList(SigmaHead(C, K) for _ in range(cfg.pose_layers))
         self.joint_decoder = (JointDecoder(cfg.joint_layers, C, cfg.ffn_dim, cfg.dropout, M, L, cfg.joint_points,

@@ -12,6 +12,9 @@ never receive gradient. We therefore do not build non-centre MLPs for the last l
 output is r_f^(D-1), the anchor the last layer itself used (for D = 1 the tiled proposal). `refine[d]` is a
 ModuleDict keyed by frame index (str(f)); for d < D - 1 it holds all F frames, for d = D - 1 only the centre.
 Every parameter thus learns, and the joint decoder still starts from detached per-frame keypoints as officially.
+`last_all_frames=True` builds the official last-layer non-centre MLPs anyway: their (untrained) output is where the
+official joint decoder starts in the other frames, so weights converted from the official checkpoint need them to
+compute what the official model computes (`official_weights.py`).
 
 Ablation `anchor="centre"` (issue 8): every frame samples around the CENTRE frame's keypoints at every layer, i.e.
 plain multi-frame deformable attention with no per-frame pose estimate: only the centre MLPs exist and the refined
@@ -54,7 +57,8 @@ class PoseDecoder(nn.Module):
     -> hidden states (D x `[B, Q, C]`), references after each layer (D x `[B, F, Q, K, 2]`), captures."""
 
     def __init__(self, num_layers: int, hidden_dim: int, ffn_dim: int, dropout: float, num_heads: int,
-                 num_levels: int, num_keypoints: int, num_frames: int, anchor: str = "per_frame"):
+                 num_levels: int, num_keypoints: int, num_frames: int, anchor: str = "per_frame",
+                 last_all_frames: bool = False):
         super().__init__()
         if anchor not in ("per_frame", "centre"):
             raise ValueError(f"PoseDecoder: anchor must be 'per_frame' or 'centre', got {anchor!r}")
@@ -65,7 +69,8 @@ class PoseDecoder(nn.Module):
         centre = num_frames // 2
         self.refine = nn.ModuleList()
         for d in range(num_layers):
-            frames = range(num_frames) if d < num_layers - 1 and anchor == "per_frame" else [centre]
+            every = d < num_layers - 1 or last_all_frames
+            frames = range(num_frames) if every and anchor == "per_frame" else [centre]
             self.refine.append(nn.ModuleDict(
                 {str(f): KeypointRefine(hidden_dim, 2 * hidden_dim, num_keypoints, num_layers=4) for f in frames}))
 
