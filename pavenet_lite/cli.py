@@ -244,19 +244,18 @@ def _one_line(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    # Warnings are part of the answer (e.g. mis-paired prediction frames): one plain line each, no source line.
-    plain, warnings.formatwarning = warnings.formatwarning, (
-        lambda message, *_, **__: f"pavenet {args.command}: warning: {_one_line(message)}\n")
-    try:
-        args.func(args)
-    except (ValueError, OSError) as e:
-        # Input errors carry a message naming the file and field; a traceback would only hide it. OSErrors from the
-        # file system (permissions, a full disk) name their file in `filename`.
-        text = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename and e.strerror else str(e)
-        print(f"pavenet {args.command}: error: {_one_line(text)}", file=sys.stderr)
-        raise SystemExit(2) from None
-    finally:
-        warnings.formatwarning = plain
+    with warnings.catch_warnings():
+        # Warnings are part of the answer (e.g. mis-paired prediction frames): one plain line each on stderr.
+        warnings.showwarning = lambda message, *_, **__: print(
+            f"pavenet {args.command}: warning: {_one_line(message)}", file=sys.stderr)
+        try:
+            args.func(args)
+        except (ValueError, OSError) as e:
+            # Input errors carry a message naming the file and field; a traceback would only hide it. OSErrors from
+            # the file system (permissions, a full disk) name their file in `filename`.
+            text = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename and e.strerror else str(e)
+            print(f"pavenet {args.command}: error: {_one_line(text)}", file=sys.stderr)
+            raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
