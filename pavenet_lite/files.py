@@ -123,15 +123,22 @@ def read_json(path: str | os.PathLike, what: str) -> Any:
 
 
 def read_jsonl(path: str | os.PathLike, what: str) -> list[Any]:
-    """One JSON value per non-empty line; a bad line raises a `ValueError` naming the file and the line."""
+    """One JSON value per non-empty line; a bad line raises a `ValueError` naming the file and the line.
+
+    A malformed last line without its newline is a row cut by a kill while it was appended: it is dropped.
+    """
     path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
     rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for i, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as e:
+            if i == len(lines) and not text.endswith("\n"):
+                break
             raise OutputError(f"{path}: line {i}: expected {what} (one JSON object per line), got malformed JSON "
                               f"({e.msg}); a truncated or hand-edited file?") from None
     return rows

@@ -384,3 +384,41 @@ def test_sigkill_mid_run_then_resume_is_bit_identical(synth_small, tmp_path):
     torch.manual_seed(5)  # as the Trainer does before building the model: the weights did move from there
     init = build_model(PAVENetConfig.from_dict(a["config"])).state_dict()
     assert any(not torch.equal(init[k], a["model"][k]) for k in init)
+
+
+def test_a_metrics_row_cut_by_a_kill_is_dropped_a_broken_row_is_not(tmp_path):
+    from pavenet_lite.files import OutputError, read_jsonl
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1}\n{"step": 2}\n{"step": 3, "lo')  # the last append never finished
+    assert read_jsonl(path, "rows") == [{"step": 1}, {"step": 2}]
+    path.write_text('{"step": 1}\n{"step": 2\n{"step": 3}\n')
+    with pytest.raises(OutputError, match=r"metrics\.jsonl: line 2"):
+        read_jsonl(path, "rows")
+
+
+@pytest.mark.parametrize("name", ["../x/000000.jpg", "/etc/passwd", "images/../../000000.jpg", "C:\\x.jpg"])
+def test_image_paths_stay_inside_the_dataset_root(tmp_path, name):
+    from pavenet_lite.data.posetrack import AnnotationError, image_path
+
+    with pytest.raises(AnnotationError, match="a path inside the dataset root"):
+        image_path(tmp_path, Frame(name, 0, True, []))
+    assert image_path(tmp_path, Frame("images/val/a/000000.jpg", 0, True, [])) == tmp_path / "images/val/a/000000.jpg"
+
+
+def test_synth_regenerates_its_own_stale_data_set_and_refuses_others(tmp_path):
+    from pavenet_lite.data.synthtrack import generate_synthtrack, preset_with
+    from pavenet_lite.files import OutputError
+
+    small = preset_with("mini", n_train=1, n_val=0, frames=2, people=(1, 1))
+    root = generate_synthtrack(tmp_path / "d", small, seed=0, progress=False, workers=1)
+    manifest = json.loads((root / "synthtrack.json").read_text())
+    stray = root / "images" / "train" / "stray.jpg"
+    stray.write_bytes(b"old")
+    _edit_json(root / "synthtrack.json", lambda d: d.update(version=d["version"] - 1))
+    generate_synthtrack(root, small, seed=0, progress=False, workers=1)  # an older version of itself: remade
+    assert not stray.exists() and json.loads((root / "synthtrack.json").read_text()) == manifest
+    with pytest.raises(OutputError, match="pass --force"):
+        generate_synthtrack(root, small, seed=1, progress=False, workers=1)
+    generate_synthtrack(root, small, seed=1, progress=False, workers=1, overwrite=True)
+    assert json.loads((root / "synthtrack.json").read_text())["seed"] == 1
