@@ -24,7 +24,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from pavenet_lite.checkpoint import CheckpointError, check_config_matches, load_checkpoint, load_weights, save_checkpoint
+from pavenet_lite.checkpoint import (CheckpointError, check_config_matches, load_checkpoint, load_weights,
+                                     save_checkpoint)
 from pavenet_lite.config import PAVENetConfig, format_field, get_config
 from pavenet_lite.data.clips import PoseTrackClips, collate_clips
 from pavenet_lite.data.errors import AnnotationError
