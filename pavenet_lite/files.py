@@ -55,11 +55,12 @@ def write_text_atomic(text: str, path: str | os.PathLike) -> Path:
 
 
 def remove_stale_temps(folder: str | os.PathLike, names: Iterable[str]) -> list[Path]:
-    """Delete the temporary files an interrupted `atomic_write` of `folder/NAME` left (for each of `names`)."""
+    """Delete the temporary files an interrupted `atomic_write` of `folder/NAME` left (for each of `names`);
+    `NAME.*.tmp` too, the name earlier versions gave them."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = [p for name in names for p in folder.glob(f".{name}.*.tmp")]
+    stale = [p for name in names for pattern in (f".{name}.*.tmp", f"{name}.*.tmp") for p in folder.glob(pattern)]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale

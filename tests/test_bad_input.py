@@ -329,7 +329,8 @@ def test_a_failing_final_validation_keeps_the_trained_weights(synth_small, tmp_p
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["step"] == 2 and state["val_pending"]
     monkeypatch.undo()
-    (tmp_path / ".last.pt.abc123.tmp").write_bytes(b"partial")  # as a kill during a save leaves it
+    for stale in (".last.pt.abc123.tmp", "best.pt.x1y2.tmp"):  # as kills during saves leave them
+        (tmp_path / stale).write_bytes(b"partial")
     main(_train_args(synth_small, tmp_path, 2, "--resume"))
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "val_map" in r] == [2]

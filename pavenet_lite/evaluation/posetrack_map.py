@@ -247,8 +247,9 @@ def evaluate_posetrack(gt: str | Path | Sequence[Video], pred: str | Path | Sequ
     gt, pred: directories with one JSON per video (PoseTrack17 `annolist` or PoseTrack18/21; predictions paired by
     file name), or lists of `Video` (paired by `Video.name`). Prediction keypoints are PT18-order pixels with
     per-joint `scores`. Raises `EvaluationError` for a missing prediction video, a frame-count mismatch, duplicate
-    predicted track ids in a frame, track ids >= 10000, NaN coordinates or scores, or a GT person with joints but
-    no head box in a frame with predictions.
+    predicted track ids in a frame, track ids >= 10000, NaN coordinates or scores, a GT person with joints but
+    no head box in a frame with predictions, or no evaluated frame at all. Warns (the numbers stay poseval's) when
+    prediction frames are not the GT frames at their positions (`input_checks.warn_misaligned`).
     """
     pairs = load_pairs(gt, pred)
     warn_misaligned(pairs)
