@@ -16,4 +16,5 @@ python -m pavenet_lite train --config tiny --data "$work/default" --out "$work/r
 python -m pavenet_lite train --config tiny --data "$work/default" --out "$work/runs/vid_f3" --frames 3 \
     --steps "$steps2" --batch-size 8 --lr 1e-4 --warmup 100 --val-every 1000 --seed 0 \
     --init-from "$work/runs/img_f1/last.pt" --set loss_l1=5.0
-python -m pavenet_lite export --run "$work/runs/vid_f3" --which last.pt --out data/checkpoints/pavenet_tiny_f3.pt
+python -m pavenet_lite export --run "$work/runs/vid_f3" --which last.pt --out data/checkpoints/pavenet_tiny_f3.pt \
+    --force  # replaces the shipped checkpoint and its card

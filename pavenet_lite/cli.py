@@ -6,9 +6,9 @@ the same command, and `torchrun --nproc_per_node=G -m pavenet_lite train ...` tr
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 
@@ -16,19 +16,22 @@ def _synth(a: argparse.Namespace) -> None:
     from pavenet_lite.data.synthtrack import generate_synthtrack
 
     t0 = time.perf_counter()
-    root = generate_synthtrack(a.out, preset=a.preset, seed=a.seed, progress=not a.quiet)
+    root = generate_synthtrack(a.out, preset=a.preset, seed=a.seed, progress=not a.quiet, overwrite=a.force)
     print(f"SynthTrack '{a.preset}' (seed {a.seed}) written to {root} in {time.perf_counter() - t0:.1f} s")
 
 
 def _train(a: argparse.Namespace) -> None:
-    from pavenet_lite.train import TrainConfig, Trainer
+    from pavenet_lite.train import TrainConfig, Trainer, prepare_run_dir
 
+    overrides = parse_overrides(a.set)
+    check_device(a.device)
+    prepare_run_dir(a.out, resume=a.resume, force=a.force)
     tcfg = TrainConfig(data=a.data, out=a.out, config=a.config, frames=a.frames, steps=a.steps, epochs=a.epochs,
                        batch_size=a.batch_size, accum=a.accum, lr=a.lr, device=a.device, amp=a.amp,
                        amp_dtype=a.amp_dtype, seed=a.seed, val_every=a.val_every, val_videos=a.val_videos,
-                       num_workers=a.workers, warmup=a.warmup, lr_drop=a.lr_drop, init_from=a.init_from,
-                       backbone_weights=a.backbone_weights, train_videos=a.train_videos,
-                       video_list=a.video_list, overrides=parse_overrides(a.set))
+                       ckpt_every=a.ckpt_every, num_workers=a.workers, warmup=a.warmup, lr_drop=a.lr_drop,
+                       init_from=a.init_from, backbone_weights=a.backbone_weights, train_videos=a.train_videos,
+                       video_list=a.video_list, overrides=overrides)
     trainer = Trainer(tcfg)
     history = trainer.fit(resume=a.resume)
     vals = [h for h in history if "val_map" in h]
@@ -37,22 +40,49 @@ def _train(a: argparse.Namespace) -> None:
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    """`["max_size=96", 'lr_mult_keywords=["sampling_offsets"]']` -> config overrides; values read as JSON if they can be."""
+    """`["max_size=96", "lr_mult_keywords=backbone,sampling_offsets"]` -> config overrides, each value converted to
+    its `PAVENetConfig` field's type (`config.parse_field`); a value of the wrong type raises `ValueError`."""
+    from pavenet_lite.config import parse_field
+
     out: dict[str, object] = {}
     for pair in pairs:
-        if "=" not in pair:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
             raise ValueError(f"--set {pair!r}: expected FIELD=VALUE")
-        key, value = pair.split("=", 1)
+        if key == "num_frames":
+            raise ValueError(f"--set {pair}: the number of frames is set with --frames")
         try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
+            out[key] = parse_field(key, value)
+        except ValueError as e:
+            raise ValueError(f"--set {e}") from None
     return out
 
 
-def _predict(a: argparse.Namespace) -> None:
-    from pavenet_lite.predict import Predictor
+def check_device(name: str) -> None:
+    """Raise `ValueError` unless `name` is a device this PyTorch can run on (before any work starts)."""
+    import torch
 
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r}: expected cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: no CUDA device is usable by this PyTorch ({torch.__version__}, "
+                             "torch.cuda.is_available() is False); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name!r}: expected cpu, cuda, cuda:N or mps")
+
+
+def _predict(a: argparse.Namespace) -> None:
+    from pavenet_lite.predict import Predictor, check_prediction_dir
+
+    check_device(a.device)
+    check_prediction_dir(a.data, a.split, a.out, overwrite=a.force)
     predictor = Predictor.from_checkpoint(a.checkpoint, device=a.device, oks_nms=a.oks_nms)
     out = predictor.predict_posetrack(a.data, a.split, a.out, progress=not a.quiet)
     print(f"predictions for {len(out)} videos written to {a.out}")
@@ -67,6 +97,7 @@ def _eval(a: argparse.Namespace) -> None:
 def _demo(a: argparse.Namespace) -> None:
     from pavenet_lite.predict import DEMO_THRESHOLD, Predictor, render_demo
 
+    check_device(a.device)
     predictor = Predictor.from_checkpoint(a.checkpoint, device=a.device)
     threshold = DEMO_THRESHOLD if a.threshold is None else a.threshold
     path = render_demo(predictor, a.video, a.out, threshold=threshold, fps=a.fps, max_frames=a.max_frames,
@@ -76,10 +107,16 @@ def _demo(a: argparse.Namespace) -> None:
 
 def _export(a: argparse.Namespace) -> None:
     from pavenet_lite.checkpoint import export_checkpoint
+    from pavenet_lite.files import OutputError, check_output_file, read_json, refuse_existing
+    from pavenet_lite.train import RUN_FILES
 
-    run = Path(a.run)
-    card = json.loads((run / "card.json").read_text()) if (run / "card.json").exists() else None
-    out = export_checkpoint(run / a.which, a.out, card=card)
+    run, out = Path(a.run), check_output_file(a.out, "checkpoint")
+    if out.parent.resolve() == run.resolve() and out.name in RUN_FILES:
+        raise OutputError(f"{out}: is a file of the run itself; export to a file outside its run files")
+    if not a.force:
+        refuse_existing([out, out.with_suffix(".json")], "an exported checkpoint or card", "pass --force to replace")
+    card = read_json(run / "card.json", "a run card") if (run / "card.json").exists() else None
+    out = export_checkpoint(run / a.which, out, card=card)
     print(f"exported {run / a.which} -> {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -104,6 +141,7 @@ def _docs(a: argparse.Namespace) -> None:
 def _quickstart(a: argparse.Namespace) -> None:
     from pavenet_lite.quickstart import quickstart
 
+    check_device(a.device)
     quickstart(a.workdir, device=a.device)
 
 
@@ -121,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", default="mini", choices=["mini", "default", "crowd", "hard"])
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--force", action="store_true",
+                   help="OUT holds other data: delete its images/, annotations/ and manifest, then generate")
     s.set_defaults(func=_synth)
 
     t = sub.add_parser("train", help="train PAVE-Net on a PoseTrack-format dataset")
@@ -129,12 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run directory: checkpoints and metrics.jsonl")
     t.add_argument("--frames", type=int, default=3, help="F = 2T+1 frames per clip (1 = image-only baseline)")
     n = t.add_mutually_exclusive_group(required=True)
-    n.add_argument("--steps", type=int)
-    n.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int, default=4)
-    t.add_argument("--accum", type=int, default=1, help="micro-batches per optimizer step")
+    n.add_argument("--steps", type=_at_least(1))
+    n.add_argument("--epochs", type=_at_least(1))
+    t.add_argument("--batch-size", type=_at_least(1), default=4)
+    t.add_argument("--accum", type=_at_least(1), default=1, help="micro-batches per optimizer step")
     t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--warmup", type=int, default=50, help="linear warm-up steps")
+    t.add_argument("--warmup", type=_at_least(0), default=50, help="linear warm-up steps")
     t.add_argument("--lr-drop", type=float, default=0.8, help="fraction of the run after which the lr is x0.1")
     t.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start from these weights; a checkpoint with another F (e.g. the F=1 image model) is inflated")
@@ -148,10 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--amp", action="store_true", help="mixed precision on CUDA")
     t.add_argument("--amp-dtype", default="bf16", choices=["bf16", "fp16"])
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--val-every", type=int, default=0, help="validate every N steps (0: only at the end)")
-    t.add_argument("--val-videos", type=int, default=None, help="validate on the first N val videos")
-    t.add_argument("--workers", type=int, default=0)
-    t.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    t.add_argument("--val-every", type=_at_least(0), default=0, help="validate every N steps (0: only at the end)")
+    t.add_argument("--val-videos", type=_at_least(1), default=None, help="validate on the first N val videos")
+    t.add_argument("--ckpt-every", type=_at_least(1), default=100,
+                   help="write RUN_DIR/last.pt every N steps (also before and after every validation)")
+    t.add_argument("--workers", type=_at_least(0), default=0)
+    o = t.add_mutually_exclusive_group()
+    o.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt (which must exist)")
+    o.add_argument("--force", action="store_true", help="RUN_DIR holds a run: delete it and start over")
     t.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override PAVENetConfig fields")
     t.set_defaults(func=_train)
 
@@ -164,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--oks-nms", action="store_true",
                    help="remove duplicates with OKS-NMS as the July-2025 official code does (PAVE-Net is NMS-free)")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--force", action="store_true", help="replace prediction files already in OUT")
     r.set_defaults(func=_predict)
 
     e = sub.add_parser("eval", help="PoseTrack per-joint AP, as the official poseval computes it")
@@ -176,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--run", required=True, help="run directory written by `pavenet train`")
     x.add_argument("--which", default="best.pt", choices=["best.pt", "last.pt"])
     x.add_argument("--out", required=True)
+    x.add_argument("--force", action="store_true", help="replace OUT (and its .json card) if they exist")
     x.set_defaults(func=_export)
 
     c = sub.add_parser("convert", help="the authors' PAVE-Net or PETR checkpoint -> a 'paper' checkpoint")
@@ -197,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--threshold", type=float, default=None,
                    help="draw people whose score reaches this (default 0.3, as the official video demo)")
     d.add_argument("--fps", type=float, default=8.0)
-    d.add_argument("--max-frames", type=int, default=None)
+    d.add_argument("--max-frames", type=_at_least(1), default=None)
     d.add_argument("--poses", default=None, metavar="OUT.json|OUT.csv",
                    help="also write the drawn people's keypoints per frame (person = rank in its frame, no tracking)")
     d.add_argument("--device", default="cpu")
@@ -205,14 +251,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    return parse
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        # Input errors carry a message naming the file and field; a traceback would only hide it.
-        print(f"pavenet {args.command}: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    with warnings.catch_warnings():
+        # Warnings are part of the answer (e.g. mis-paired prediction frames): one plain line each on stderr.
+        warnings.showwarning = lambda message, *_, **__: print(
+            f"pavenet {args.command}: warning: {_one_line(message)}", file=sys.stderr)
+        try:
+            args.func(args)
+        except (ValueError, OSError) as e:
+            # Input errors carry a message naming the file and field; a traceback would only hide it. OSErrors from
+            # the file system (permissions, a full disk) name their file in `filename`.
+            text = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename and e.strerror else str(e)
+            print(f"pavenet {args.command}: error: {_one_line(text)}", file=sys.stderr)
+            raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ F = `num_frames` is any odd number >= 1; F = 1 is the image-only (PETR-style) ba
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +82,7 @@ class PAVENetConfig:
     name: str = field(default="paper")
 
     def __post_init__(self) -> None:
-        self.lr_mult_keywords = tuple(self.lr_mult_keywords)
+        _check_types(self)
         checks = [
             ("backbone_depth", self.backbone_depth in (18, 34, 50), "one of 18, 34, 50"),
             ("backbone_width", self.backbone_width > 0, "> 0"),
@@ -124,7 +128,10 @@ class PAVENetConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"{source}: unknown PAVENetConfig field(s) {unknown}; expected a subset of {sorted(known)}")
-        return cls(**d)
+        try:
+            return cls(**d)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
 
     @classmethod
     def tiny(cls, **overrides: Any) -> PAVENetConfig:
@@ -148,6 +155,86 @@ class PAVENetConfig:
     @classmethod
     def paper(cls, **overrides: Any) -> PAVENetConfig:
         return cls(**{"name": "paper", **overrides})
+
+
+def _kind(name: str) -> Any:
+    return typing.get_type_hints(PAVENetConfig)[name]
+
+
+_EXPECTED = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             tuple[str, ...]: "a list of strings"}
+
+
+def _check_types(cfg: PAVENetConfig) -> None:
+    """Every field holds a value of its declared type (an int where a float belongs becomes a float, a list of
+    strings a tuple): a config read from a file or typed on a command line fails here, not deep inside the model."""
+    for f in dataclasses.fields(cfg):
+        kind, value = _kind(f.name), getattr(cfg, f.name)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        elif kind == tuple[str, ...] and isinstance(value, list):
+            value = tuple(value)
+        if kind == tuple[str, ...]:
+            ok = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+        else:  # bool is an int to Python, never to a config
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not ok:
+            raise ConfigError(f"PAVENetConfig.{f.name}: expected {_EXPECTED[kind]}, got {value!r}")
+        setattr(cfg, f.name, value)
+
+
+def parse_field(name: str, text: str) -> Any:
+    """The value of field `name` typed as text (`--set name=text`), converted to the field's type.
+
+    int: `96`; float: `1e-3`; bool: `true`/`false`; str: `centre` (or JSON `"centre"`); tuple of strings: a comma
+    list `backbone,sampling_offsets` or a JSON list `["backbone"]`. Anything else raises `ConfigError`.
+    """
+    known = {f.name for f in dataclasses.fields(PAVENetConfig)}
+    if name not in known:
+        raise ConfigError(f"{name!r} is not a PAVENetConfig field; expected one of {sorted(known)}")
+    kind = _kind(name)
+    text = text.strip()
+    if kind == tuple[str, ...]:
+        if text.startswith("["):
+            value = _json(name, text, kind)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ConfigError(f"{name}={text}: expected {_EXPECTED[kind]}, got {value!r}")
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if kind is str:
+        return _json(name, text, kind) if text.startswith('"') else text
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+    elif kind is int and re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    elif kind is float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return value
+    raise ConfigError(f"{name}={text}: expected {_EXPECTED[kind]}" + (" (finite)" if kind is float else ""))
+
+
+def format_field(value: Any) -> str:
+    """The text `parse_field` reads back as `value`: `true`/`false`, comma lists for tuples, JSON numbers."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (tuple, list)):
+        return ",".join(value)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _json(name: str, text: str, kind: Any) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ConfigError(f"{name}={text}: expected {_EXPECTED[kind]} (malformed JSON)") from None
 
 
 PRESETS = {"tiny": PAVENetConfig.tiny, "small": PAVENetConfig.small, "paper": PAVENetConfig.paper}

@@ -13,14 +13,15 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from pavenet_lite.checkpoint import load_checkpoint
+from pavenet_lite.checkpoint import load_checkpoint, load_weights
 from pavenet_lite.config import PAVENetConfig
 from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.data.clips import PoseTrackClips, clip_frame_indices, collate_clips
 from pavenet_lite.data.posetrack import read_split
-from pavenet_lite.data.posetrack_writer import write_json_atomic, write_text_atomic
+from pavenet_lite.data.posetrack_writer import write_json_atomic
 from pavenet_lite.data.transforms import ClipTransform
 from pavenet_lite.evaluation import PoseTrackAP, evaluate_posetrack, person_from_model, write_predictions
+from pavenet_lite.files import OutputError, check_output_dir, check_output_file, refuse_existing, write_text_atomic
 from pavenet_lite.joints import MODEL_NAMES
 from pavenet_lite.model import build_model, postprocess
 
@@ -55,7 +56,7 @@ class Predictor:
         state = load_checkpoint(path, map_location="cpu")
         cfg = PAVENetConfig.from_dict(state["config"], source=str(path))
         model = build_model(cfg)
-        model.load_state_dict(state["model"])
+        load_weights(model, state["model"], path)
         return cls(model, cfg, device=device, top_k=top_k, oks_nms=oks_nms)
 
     @torch.no_grad()
@@ -134,7 +135,11 @@ class Predictor:
 
     def predict_posetrack(self, root: str | Path, split: str, out_dir: str | Path, max_videos: int | None = None,
                           progress: bool = False) -> list[Path]:
-        """Write one PoseTrack18 prediction file per video of the split (what poseval and `pavenet eval` read)."""
+        """Write one PoseTrack18 prediction file per video of the split (what poseval and `pavenet eval` read).
+
+        Files already in `out_dir` are replaced; `out_dir` may not be the dataset's own annotations
+        (`check_prediction_dir`)."""
+        check_prediction_dir(root, split, out_dir, overwrite=True)
         videos = read_split(root, split)[:max_videos]
         return write_predictions(videos, self.predict_videos(root, split, videos, progress=progress), out_dir)
 
@@ -148,6 +153,20 @@ class Predictor:
         """(GT videos, prediction videos) of a split, in memory, ready for any evaluator of `evaluation`."""
         videos = read_split(root, split)[:max_videos]
         return videos, prediction_videos(videos, self.predict_videos(root, split, videos, progress=progress))
+
+
+def check_prediction_dir(root: str | Path, split: str, out_dir: str | Path, overwrite: bool) -> None:
+    """`out_dir` can take the prediction files of `root`'s split `split`: a folder (or none yet) outside
+    `root/annotations`, and, unless `overwrite`, holding no file of the same name as a GT file of the split."""
+    out_dir = check_output_dir(out_dir, "prediction folder")
+    annotations = (Path(root) / "annotations").resolve()
+    if out_dir.resolve() == annotations or annotations in out_dir.resolve().parents:
+        raise OutputError(f"{out_dir}: is inside the dataset's annotations ({annotations}); predictions written "
+                          f"there would replace the ground truth; choose another --out")
+    if not overwrite:
+        gt_files = sorted((Path(root) / "annotations" / split).glob("*.json"))
+        refuse_existing([out_dir / p.name for p in gt_files], "prediction files",
+                        "pass --force to replace them, or choose another --out")
 
 
 def prediction_videos(videos: Sequence[Video], people: dict[str, list[list[Person]]]) -> list[Video]:
@@ -165,7 +184,7 @@ def load_frames(source: str | Path) -> np.ndarray:
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
         if not files:
             raise ValueError(f"{path}: no .jpg/.jpeg/.png frames in this folder")
-        frames = [np.asarray(Image.open(p).convert("RGB")) for p in files]
+        frames = [_read_image(p) for p in files]
         for p, f in zip(files, frames):
             if f.shape != frames[0].shape:
                 raise ValueError(f"{p}: frame size {f.shape[1]}x{f.shape[0]} differs from {files[0].name} "
@@ -173,15 +192,43 @@ def load_frames(source: str | Path) -> np.ndarray:
         return np.stack(frames)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such video file or frames folder")
-    if path.suffix.lower() == ".gif":
-        return np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(Image.open(path))])
-    if path.suffix.lower() in (".mp4", ".mov", ".avi", ".mkv"):
-        try:
-            import imageio.v3 as iio
-        except ImportError as e:
-            raise ValueError(f"{path}: reading video files needs the optional extra: pip install -e .[video]") from e
-        return np.stack([f[..., :3] for f in iio.imiter(path)])
-    raise ValueError(f"{path}: expected a frames folder, .gif or .mp4, got suffix {path.suffix!r}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".gif":
+            with Image.open(path) as gif:
+                frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(gif)]
+        elif suffix in VIDEO_SUFFIXES:
+            try:
+                import imageio.v3 as iio
+            except ImportError:
+                raise ValueError(f"{path}: reading video files needs the optional extra: pip install -e .[video]"
+                                 ) from None
+            frames = [f[..., :3] for f in iio.imiter(path)]
+        else:
+            raise ValueError(f"{path}: expected a frames folder (.jpg/.jpeg/.png) or a video file "
+                             f"({', '.join(('.gif',) + VIDEO_SUFFIXES)}), got suffix {suffix!r}")
+    except (ValueError, FileNotFoundError):
+        raise
+    except Exception as e:  # decoders raise OSError, RuntimeError, ... for truncated or foreign files
+        raise ValueError(f"{path}: not a readable {suffix} video ({type(e).__name__}: "
+                         f"{str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'}); truncated?") from None
+    if not frames:
+        raise ValueError(f"{path}: holds no frames")
+    return np.stack(frames)
+
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """One frame file as `[H, W, 3]` uint8; an unreadable file raises `ValueError` naming it."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except OSError as e:  # PIL's UnidentifiedImageError and truncated-file errors are OSErrors
+        raise ValueError(f"{path}: not a readable image ({e}); expected a .jpg/.jpeg/.png frame") from None
 
 
 def write_poses(people: Sequence[People], out: str | Path, threshold: float = 0.0) -> Path:
@@ -223,11 +270,22 @@ def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str |
     with `poses_out`, the same people's coordinates to a .json or .csv file too (`write_poses`)."""
     from pavenet_lite.viz import overlay_people, write_gif, write_mp4
 
+    from pavenet_lite.viz.video import check_mp4_writer
+
+    # Everything that can fail after the prediction is checked before it.
     out = Path(out)
     if out.suffix.lower() not in (".gif", ".mp4"):
         raise ValueError(f"{out}: expected an output ending in .gif or .mp4")
+    check_output_file(out, "demo video")
+    if not (isinstance(fps, (int, float)) and fps > 0):
+        raise ValueError(f"{out}: fps must be a number > 0, got {fps}")
+    if out.suffix.lower() == ".mp4":
+        try:
+            check_mp4_writer(out)
+        except ImportError as e:
+            raise ValueError(str(e)) from None
     if poses_out is not None:
-        _poses_path(poses_out)  # fail before the prediction, not after it
+        check_output_file(_poses_path(poses_out), "poses file")
     frames = load_frames(video) if not isinstance(video, np.ndarray) else video
     frames = frames[:max_frames]
     people = predictor.predict_video(frames, progress=progress)
@@ -239,7 +297,6 @@ def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str |
     if not best >= threshold:
         warnings.warn(f"render_demo: no person reaches the score threshold {threshold} in any frame (highest score "
                       f"{best:.3f}); the video shows no skeleton. Lower --threshold, or train the model longer.")
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".gif":
         write_gif(drawn, out, fps=fps)
     else:

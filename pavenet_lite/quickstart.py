@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "pavenet_tiny_f3.pt"
@@ -19,6 +18,7 @@ def quickstart(workdir: str | Path = "runs/quickstart", device: str = "cpu",
     from pavenet_lite.data.posetrack import read_split
     from pavenet_lite.data.synthtrack import generate_synthtrack
     from pavenet_lite.evaluation import evaluate_posetrack
+    from pavenet_lite.files import write_text_atomic
     from pavenet_lite.viz import render_preview_gif
 
     workdir = Path(workdir)
@@ -44,7 +44,7 @@ def quickstart(workdir: str | Path = "runs/quickstart", device: str = "cpu",
     result = predictor.evaluate(root, "val", progress=True)
     print(f"[3/4] {checkpoint.name} on SynthTrack-mini val (PoseTrack mAP, poseval protocol):")
     print(result.format_table())
-    (workdir / "mini_val_map.json").write_text(json.dumps(result.to_json(), indent=2))
+    write_text_atomic(result.to_json() + "\n", workdir / "mini_val_map.json")
     first_val = sorted((root / "images" / "val").iterdir())[0]
     demo = render_demo(predictor, first_val, workdir / "demo.gif", progress=False)
     print(f"[4/4] demo: {demo}")

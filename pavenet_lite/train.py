@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,11 +24,15 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from pavenet_lite.checkpoint import check_config_matches, file_identity, load_checkpoint, save_checkpoint
-from pavenet_lite.config import PAVENetConfig, get_config
+from pavenet_lite.checkpoint import (CheckpointError, check_config_matches, file_identity, load_checkpoint,
+                                     load_weights, save_checkpoint)
+from pavenet_lite.config import PAVENetConfig, format_field, get_config
 from pavenet_lite.data.clips import PoseTrackClips, collate_clips
+from pavenet_lite.data.errors import AnnotationError
 from pavenet_lite.data.subset import read_subset
 from pavenet_lite.ema import ModelEMA
+from pavenet_lite.files import (check_output_dir, read_json, read_jsonl, refuse_existing, remove_stale_temps,
+                                write_text_atomic)
 from pavenet_lite.losses import SetCriterion
 from pavenet_lite.matcher import HungarianMatcher
 from pavenet_lite.model import build_model, load_backbone_weights
@@ -55,7 +60,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     val_every: int = 0  # 0: validate only at the end
-    ckpt_every: int = 100  # write last.pt every N steps (and after every validation)
+    ckpt_every: int = 100  # write last.pt every N steps, and before and after every validation
     val_split: str = "val"
     val_videos: int | None = None  # validate on the first n val videos (None: all)
     num_workers: int = 0
@@ -178,6 +183,7 @@ class Trainer:
         for g in groups:  # the model's groups carry cfg.lr; a run-level lr rescales both, keeping the multiplier
             g["lr"] *= lr / self.cfg.lr
         self.optimizer = torch.optim.AdamW(groups, weight_decay=self.cfg.weight_decay)
+        check_split(tcfg.data, tcfg.val_split)  # validation comes last: a missing split must not cost the run
         self.dataset = PoseTrackClips(tcfg.data, "train", num_frames=self.cfg.num_frames,
                                       max_size=self.cfg.max_size, train=True, seed=tcfg.seed,
                                       with_frame_targets=self.cfg.loss_neighbour > 0,
@@ -200,6 +206,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=tcfg.amp and self.amp_dtype == torch.float16)
         self.step = 0
         self.best_map = -1.0
+        self.val_pending = False  # last.pt was written before the validation due at its step had finished
         self.elapsed = 0.0  # seconds of training (and validation) before this process took over, from last.pt
         self._clock = time.perf_counter()
         self.out = Path(tcfg.out)
@@ -211,7 +218,8 @@ class Trainer:
         state = {"model": self.eval_model().state_dict(), "config": self.cfg.to_dict(),
                  "train_config": asdict(self.tcfg), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": _rng_state(),
-                 "step": self.step, "best_map": self.best_map, "elapsed": self.time()}
+                 "step": self.step, "best_map": self.best_map, "elapsed": self.time(),
+                 "val_pending": self.val_pending}
         if self.ema is not None:
             state |= {"train_model": self.model.state_dict(), "ema_updates": self.ema.updates}
         return state
@@ -224,9 +232,9 @@ class Trainer:
         # Through from_dict, so a checkpoint written before a config field existed compares with its default.
         saved = PAVENetConfig.from_dict(state["config"], source=str(path)).to_dict()
         check_config_matches(path, saved, self.cfg.to_dict())
-        self.model.load_state_dict(state.get("train_model", state["model"]))
+        load_weights(self.model, state.get("train_model", state["model"]), path)
         if self.ema is not None:
-            self.ema.model.load_state_dict(state["model"])
+            load_weights(self.ema.model, state["model"], path)
             self.ema.updates = int(state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -235,6 +243,7 @@ class Trainer:
         self.step = int(state["step"])
         self.best_map = float(state.get("best_map", -1.0))
         self.elapsed = float(state.get("elapsed", 0.0))
+        self.val_pending = bool(state.get("val_pending", False))
 
     def save(self, name: str) -> Path:
         path = self.out / name
@@ -295,19 +304,24 @@ class Trainer:
     def fit(self, resume: bool = False, stop_at: int | None = None) -> list[dict[str, Any]]:
         """Train to `total_steps`; returns the logged metrics (also appended to `out/metrics.jsonl`).
 
-        resume: continue from `out/last.pt` if it exists. stop_at: return after this step with `last.pt` written, as
-        an interrupted run would (the schedule still targets `total_steps`).
+        resume: continue from `out/last.pt` (which must exist). stop_at: return after this step with `last.pt`
+        written, as an interrupted run would (the schedule still targets `total_steps`).
         """
         from tqdm.auto import tqdm
 
         self.out.mkdir(parents=True, exist_ok=True)
-        if resume and (self.out / "last.pt").exists():
-            # Loaded on the CPU: RNG states must stay CPU tensors; weights and optimizer state move on load.
-            self.load_state_dict(load_checkpoint(self.out / "last.pt", "cpu"), self.out / "last.pt")
-            self._truncate_metrics()
-        elif not resume:
-            (self.out / "metrics.jsonl").unlink(missing_ok=True)
+        if self.rank == 0:
+            remove_stale_temps(self.out, RUN_FILES)  # left by a process killed while saving
         history: list[dict[str, Any]] = []
+        if resume:
+            ckpt = _last_checkpoint(self.out)
+            # Loaded on the CPU: RNG states must stay CPU tensors; weights and optimizer state move on load.
+            self.load_state_dict(load_checkpoint(ckpt, "cpu"), ckpt)
+            self._truncate_metrics()
+            if self.val_pending:  # the process died during this validation: run it again
+                history.append(self._validate_and_save())
+        else:
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)
         batches = self._batches()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.tcfg.progress or self.rank != 0,
                    desc="train")
@@ -330,25 +344,37 @@ class Trainer:
                        "step_s": (now - window_start) / window_steps, "data_s": waited / window_steps, **terms}
                 history.append(self._log(row))
                 waited, window_start, window_steps = 0.0, now, 0
-            if (self.tcfg.val_every and self.step % self.tcfg.val_every == 0) or last:
-                history.append(self._log({"step": self.step, "time": self.time(), **self.validate()}))
-            if self.step % self.tcfg.ckpt_every == 0 or self.step == end:
-                self.save("last.pt")
+            validating = bool(self.tcfg.val_every and self.step % self.tcfg.val_every == 0) or last
+            if validating or self.step % self.tcfg.ckpt_every == 0 or self.step == end:
+                self.val_pending = validating
+                self.save("last.pt")  # before validating: a failed or killed validation costs no training
+            if validating:
+                history.append(self._validate_and_save())
         bar.close()
         if self.rank == 0 and self.step == self.total_steps:
             self.write_card(self.time())
         return history
+
+    def _validate_and_save(self) -> dict[str, Any]:
+        """Validate, log the row, and write `last.pt` again, now with the validation done (and `best_map`)."""
+        row = self._log({"step": self.step, "time": self.time(), **self.validate()})
+        self.val_pending = False
+        self.save("last.pt")
+        return row
 
     def time(self) -> float:
         """Wall-clock seconds of this run so far, summed over interrupted and resumed processes."""
         return self.elapsed + time.perf_counter() - self._clock
 
     def _truncate_metrics(self) -> None:
-        """Drop rows logged after the step of `last.pt`: the resumed run logs those steps again."""
+        """Drop rows logged after the step of `last.pt` (and a validation row of its step if that validation is to
+        run again): the resumed run logs them again."""
         path = self.out / "metrics.jsonl"
         if self.rank == 0 and path.exists():
-            rows = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= self.step]
-            path.write_text("".join(r + "\n" for r in rows))
+            rows = _metrics(path)
+            rows = [r for r in rows if r["step"] < self.step or (r["step"] == self.step and not (
+                self.val_pending and "val_map" in r))]
+            write_text_atomic("".join(json.dumps(r) + "\n" for r in rows), path)
 
     def _log(self, row: dict[str, Any]) -> dict[str, Any]:
         if self.rank == 0:
@@ -392,20 +418,18 @@ class Trainer:
         parts += [f"--val-videos {t.val_videos}"] if t.val_videos is not None else []
         parts += [f"--workers {t.num_workers}"] if t.num_workers else []
         if t.overrides:
-            parts.append("--set " + " ".join(f"{k}={json.dumps(v, separators=(',', ':'))}"
-                                             for k, v in t.overrides.items()))
+            parts.append("--set " + " ".join(shlex.quote(f"{k}={format_field(v)}") for k, v in t.overrides.items()))
         return " ".join(parts)
 
     def write_card(self, wall_time: float) -> Path:
         """`out/card.json`: what a reader needs to trust or reproduce the run (config, data, seed, device, mAP)."""
         manifest = Path(self.tcfg.data) / "synthtrack.json"
-        data = json.loads(manifest.read_text()) if manifest.exists() else {"root": str(self.tcfg.data)}
+        data = read_json(manifest, "a SynthTrack manifest") if manifest.exists() else {"root": str(self.tcfg.data)}
         if self.device.type == "cuda":
             device = f"{torch.cuda.get_device_name(self.device)} x{self.world}"
         else:
             device = f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} threads x{self.world}"
-        vals = [json.loads(line) for line in (self.out / "metrics.jsonl").read_text().splitlines()]
-        vals = [v for v in vals if "val_map" in v]
+        vals = [v for v in _metrics(self.out / "metrics.jsonl") if "val_map" in v]
         card = {"config": self.cfg.to_dict(), "train_config": asdict(self.tcfg),
                 "data": {k: data.get(k) for k in ("dataset", "preset", "seed", "splits", "root") if k in data},
                 "steps": self.step, "wall_time_s": round(wall_time, 1), "device": device,
@@ -418,9 +442,7 @@ class Trainer:
             card["data"]["train_videos"] = [v.name for v in self.dataset.videos]
         if self.tcfg.backbone_weights:
             card["backbone_weights"] = file_identity(self.tcfg.backbone_weights)
-        path = self.out / "card.json"
-        path.write_text(json.dumps(card, indent=2))
-        return path
+        return write_text_atomic(json.dumps(card, indent=2), self.out / "card.json")
 
 
 
@@ -430,4 +452,45 @@ def _init_card(path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
     if "card" in state:
         return state["card"]
     run_card = path.parent / "card.json"
-    return json.loads(run_card.read_text()) if run_card.exists() else None
+    return read_json(run_card, "a run card") if run_card.exists() else None
+
+
+RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "card.json")  # what `pavenet train` writes into a run folder
+
+
+def _metrics(path: Path) -> list[dict[str, Any]]:
+    rows = read_jsonl(path, "training metrics")
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            raise AnnotationError(path, f"row {i}", "an object with an integer 'step'", repr(row)[:60])
+    return rows
+
+
+def _last_checkpoint(out: Path) -> Path:
+    path = out / "last.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found, nothing to resume (check the run folder; a run writes last.pt "
+                              f"every --ckpt-every steps and at every validation)")
+    return path
+
+
+def check_split(data: str | os.PathLike, split: str) -> None:
+    """Raise `AnnotationError` unless `data/annotations/split` holds annotation files."""
+    folder = Path(data) / "annotations" / split
+    if not any(folder.glob("*.json")):
+        raise AnnotationError(folder, "*.json", f"the '{split}' annotation files (runs validate on them)",
+                              "an empty folder" if folder.is_dir() else "no such folder")
+
+
+def prepare_run_dir(out: str | os.PathLike, resume: bool, force: bool) -> None:
+    """The `pavenet train` rule for its run folder: a new run refuses a folder holding another run unless `force`
+    (then that run's files are deleted first, so nothing stale mixes in); `resume` needs its `last.pt`."""
+    out = check_output_dir(out, "run folder")
+    if resume:
+        _last_checkpoint(out)
+    elif force:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    else:
+        refuse_existing([out / n for n in RUN_FILES], "a training run",
+                        "pass --resume to continue it, or --force to delete it and start over")

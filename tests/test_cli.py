@@ -49,13 +49,38 @@ def test_train_needs_steps_or_epochs(capsys):
     assert e.value.code == 2 and "--steps" in capsys.readouterr().err
 
 
-def test_set_overrides_are_read_as_json_where_possible():
+def test_set_overrides_take_the_type_of_their_field():
     from pavenet_lite.cli import parse_overrides
 
-    assert parse_overrides(["max_size=96", 'lr_mult_keywords=["sampling_offsets"]', "name=tiny"]) == {
-        "max_size": 96, "lr_mult_keywords": ["sampling_offsets"], "name": "tiny"}
+    assert parse_overrides(["max_size=96", 'lr_mult_keywords=["sampling_offsets"]', "name=tiny", "lr=1e-3",
+                            "backbone_frozen_bn=false", 'pose_anchor="centre"']) == {
+        "max_size": 96, "lr_mult_keywords": ("sampling_offsets",), "name": "tiny", "lr": 1e-3,
+        "backbone_frozen_bn": False, "pose_anchor": "centre"}
+    assert parse_overrides(["lr_mult_keywords=backbone, sampling_offsets"]) == {
+        "lr_mult_keywords": ("backbone", "sampling_offsets")}
+    assert parse_overrides(["dropout=0"]) == {"dropout": 0.0} and parse_overrides(["lr_mult_keywords="]) == {
+        "lr_mult_keywords": ()}
     with pytest.raises(ValueError, match="FIELD=VALUE"):
         parse_overrides(["max_size"])
+    for bad, phrase in [("max_size=96.5", "integer"), ("dropout=x", "a number"), ("lr=nan", "finite"),
+                        ("backbone_frozen_bn=2", "true or false"), ("colour=red", "not a PAVENetConfig field")]:
+        with pytest.raises(ValueError, match=phrase):
+            parse_overrides([bad])
+
+
+def test_a_training_command_line_parses_back_to_its_overrides(synth_small, tmp_path):
+    """The card's `command` (`Trainer.command`) writes --set values as JSON; typed --set reads them back."""
+    import shlex
+
+    from pavenet_lite.cli import parse_overrides
+    from pavenet_lite.train import TrainConfig, Trainer
+
+    overrides = {"max_size": 64, "num_queries": 6, "num_refine": 3, "lr_mult_keywords": ("backbone",),
+                 "pose_anchor": "centre", "loss_l1": 5.0, "backbone_frozen_bn": True}
+    trainer = Trainer(TrainConfig(data=str(synth_small), out=str(tmp_path), steps=1, batch_size=2,
+                                  overrides=overrides))
+    words = shlex.split(trainer.command())
+    assert parse_overrides(words[words.index("--set") + 1:]) == overrides
 
 
 def test_predict_oks_nms_flag_reaches_the_predictor(synth_small, tmp_path):

@@ -156,7 +156,8 @@ def test_predictions_pt18_and_pt17(tmp_path):
         ann["scores"] = [0.01 * (i + 1) for i in range(17)]
         ann["score"] = 0.75
     data["annotations"].append({"image_id": 999, "track_id": 5, "keypoints": [0] * 51})  # unknown image: dropped
-    video = read_video(write(tmp_path, "p.json", data), kind="pred")
+    with pytest.warns(UserWarning, match=r"p\.json: 1 annotations have an image_id listed in no entry.*\[999\]"):
+        video = read_video(write(tmp_path, "p.json", data), kind="pred")
     p = video.frames[0].people[0]
     assert p.head_box is None and p.score == 0.75
     np.testing.assert_allclose(p.scores, [0.01 * (i + 1) for i in range(17)])

@@ -136,8 +136,8 @@ class PoseTrackClips(Dataset):
         """Frame `index` of `video` as [H', W', 3] uint8, decoded at reduced size when it is much larger than needed
         (JPEG draft mode), and the original size (h, w)."""
         frame = video.frames[index]
-        path = image_path(self.root, frame)
         field = f"frame {index} (file_name {frame.file_name!r}) of {video.path or video.name}"
+        path = image_path(self.root, frame, field)
         try:
             with Image.open(path) as img:
                 orig_w, orig_h = img.size

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
+import warnings
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, NoReturn
 
 import numpy as np
@@ -218,6 +219,7 @@ def _read_pt18(data: dict, kind: str, f: _Fields) -> list[Frame]:
         frames.append(frame)
 
     annotations = f.list_(data.get("annotations") or [], "annotations")
+    dropped: list[int] = []
     for a, ann in enumerate(annotations):
         where = f"annotations[{a}]"
         f.dict_(ann, where)
@@ -225,8 +227,13 @@ def _read_pt18(data: dict, kind: str, f: _Fields) -> list[Frame]:
         if image_id not in index_of:
             if kind == "gt":
                 f.fail(f"{where}.image_id", "the id of an entry of `images`", str(image_id))
-            continue  # poseval silently drops prediction entries of unknown images
+            dropped.append(image_id)  # poseval silently drops prediction entries of unknown images; we say so
+            continue
         frames[index_of[image_id]].people.append(_pt18_person(ann, where, order, kind, f))
+    if dropped:
+        warnings.warn(f"{f.path}: {len(dropped)} annotations have an image_id listed in no entry of `images` (e.g. "
+                      f"{sorted(set(dropped))[:3]}); poseval ignores them, so they count as not predicted",
+                      stacklevel=4)
     for frame, explicit in zip(frames, explicit_label):
         if not explicit:  # prediction files and minimal GT: a frame with people is a labelled frame
             frame.is_labeled = bool(frame.people)
@@ -359,6 +366,14 @@ def read_split(root: str | Path, split: str, kind: str = "gt", progress: bool = 
     return read_dir(Path(root) / "annotations" / split, kind, progress, require_labeled)
 
 
-def image_path(root: str | Path, frame: Frame) -> Path:
-    """The image of `frame`: its `file_name` (e.g. `images/val/000342_mpii_test/000000.jpg`) under the dataset root."""
+def image_path(root: str | Path, frame: Frame, where: str = "file_name") -> Path:
+    """The image of `frame`: its `file_name` (e.g. `images/val/000342_mpii_test/000000.jpg`) under the dataset root.
+
+    A `file_name` that is absolute or climbs out with `..` raises `AnnotationError` (`where` names the frame):
+    a dataset reads its own images only.
+    """
+    name = PurePosixPath(frame.file_name.replace("\\", "/"))
+    if name.is_absolute() or PureWindowsPath(frame.file_name).drive or ".." in name.parts:
+        raise AnnotationError(root, where, "a path inside the dataset root (relative, without '..')",
+                              repr(frame.file_name))
     return Path(root) / frame.file_name

@@ -13,15 +13,14 @@ Pixel coordinates are rounded to 0.01 px so that reading a file back and writing
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pavenet_lite.data.annotations import Frame, Person, Video
+from pavenet_lite.files import write_text_atomic
 from pavenet_lite.joints import NUM_PT18, PT18_NAMES, PT18_SKELETON
 
 # Sequence type -> the leading digit T of a PoseTrack18 image id (poseval `posetrack18_fname2id`).
@@ -203,22 +202,6 @@ def write_json_atomic(obj: Any, path: str | Path) -> Path:
     left untouched and no temporary file remains.
     """
     return write_text_atomic(json.dumps(obj, separators=(",", ":"), allow_nan=False), path)
-
-
-def write_text_atomic(text: str, path: str | Path) -> Path:
-    """Write `text` to `path` through a temporary file in the same folder and `os.replace`: readers never see a
-    half-written file, and a failed write leaves the previous file and no temporary file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_video(video: Video, path: str | Path, predictions: bool = False) -> Path:

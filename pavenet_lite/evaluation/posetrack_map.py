@@ -39,7 +39,9 @@ import numpy as np
 
 from pavenet_lite.data.annotations import Person, Video
 from pavenet_lite.evaluation.ignore_regions import points_in_polygon
+from pavenet_lite.evaluation.input_checks import require_frames, warn_misaligned
 from pavenet_lite.evaluation.pairing import EvaluationError, check_pair, load_pairs, location
+from pavenet_lite.files import check_output_file, write_text_atomic
 from pavenet_lite.joints import NUM_PT18, PT18_NAMES, POSEVAL_TO_PT18, TABLE_COLUMNS
 
 PCKH_THRESHOLD = 0.5  # inclusive: d <= 0.5 is a hit
@@ -245,10 +247,12 @@ def evaluate_posetrack(gt: str | Path | Sequence[Video], pred: str | Path | Sequ
     gt, pred: directories with one JSON per video (PoseTrack17 `annolist` or PoseTrack18/21; predictions paired by
     file name), or lists of `Video` (paired by `Video.name`). Prediction keypoints are PT18-order pixels with
     per-joint `scores`. Raises `EvaluationError` for a missing prediction video, a frame-count mismatch, duplicate
-    predicted track ids in a frame, track ids >= 10000, NaN coordinates or scores, or a GT person with joints but
-    no head box in a frame with predictions.
+    predicted track ids in a frame, track ids >= 10000, NaN coordinates or scores, a GT person with joints but
+    no head box in a frame with predictions, or no evaluated frame at all. Warns (the numbers stay poseval's) when
+    prediction frames are not the GT frames at their positions (`input_checks.warn_misaligned`).
     """
     pairs = load_pairs(gt, pred)
+    warn_misaligned(pairs)
     gt_places, pred_places, gt_groups, pred_groups, regions = [], [], [], [], []
     for g, p in pairs:
         check_pair(g, p)
@@ -259,6 +263,7 @@ def evaluate_posetrack(gt: str | Path | Sequence[Video], pred: str | Path | Sequ
                 gt_groups.append(f.people)
                 pred_groups.append(p.frames[t].people)
                 regions.append(f.ignore_regions)
+    require_frames(len(gt_groups), pairs)
     gt_people, pred_people = _flatten(gt_groups, gt_places, True), _flatten(pred_groups, pred_places, False)
     for f, polygons in enumerate(regions):  # joints strictly inside an ignore region vanish from GT and predictions
         for poly in polygons:
@@ -306,11 +311,12 @@ def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
 
 def run_eval(gt_dir: str | Path, pred_dir: str | Path, json_out: str | Path | None = None) -> PoseTrackAP:
     """`pavenet eval --gt DIR --pred DIR [--json OUT]`: evaluate, print the poseval-style table, optionally save."""
+    if json_out is not None:
+        check_output_file(json_out, "JSON result file")  # before the evaluation, not after it
     result = evaluate_posetrack(gt_dir, pred_dir)
     print(f"# evaluated frames: {result.num_frames}")
     print("Average Precision (AP) metric:")
     print(result.format_table())
     if json_out is not None:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(result.to_json() + "\n", encoding="utf-8")
+        write_text_atomic(result.to_json() + "\n", json_out)
     return result

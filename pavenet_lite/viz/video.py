@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from pavenet_lite.data.posetrack import image_path, read_video
+from pavenet_lite.files import atomic_write
 from pavenet_lite.viz.skeleton import overlay_people
 
 
@@ -28,21 +29,29 @@ def write_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 8.0) 
     """Write frames [H, W, 3] uint8 as a looping GIF at `fps` frames per second; returns the path."""
     path = Path(path)
     arrays = _check_frames(frames, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not fps > 0:
+        raise ValueError(f"{path}: fps must be a number > 0, got {fps}")
     images = [Image.fromarray(a) for a in arrays]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(round(1000 / fps)), loop=0,
-                   optimize=False)
-    return path
+    return atomic_write(path, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                                                       duration=int(round(1000 / fps)), loop=0, optimize=False),
+                        binary=True)
+
+
+def check_mp4_writer(path: str | Path) -> None:
+    """Raise ImportError naming `path` unless imageio-ffmpeg (the optional 'video' extra) is installed."""
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"{path}: writing MP4 needs imageio-ffmpeg, the optional 'video' extra: "
+                          f"pip install -e .[video] (or write a .gif instead)") from e
 
 
 def write_mp4(frames: Sequence[np.ndarray], path: str | Path, fps: float = 8.0) -> Path:
     """Write frames [H, W, 3] uint8 as an H.264 MP4 (needs imageio-ffmpeg: `pip install -e .[video]`)."""
     path = Path(path)
-    try:
-        import imageio_ffmpeg
-    except ImportError as e:
-        raise ImportError(f"{path}: writing MP4 needs imageio-ffmpeg, the optional 'video' extra: "
-                          f"pip install -e .[video] (or write a .gif instead)") from e
+    check_mp4_writer(path)
+    import imageio_ffmpeg
+
     arrays = _check_frames(frames, path)
     h, w = arrays[0].shape[:2]
     # H.264 with yuv420p needs even sizes: pad one black row / column rather than resample.
