@@ -8,13 +8,15 @@
 # Each phase writes a run card; phase 2's card nests phase 1's (`init_card`), so one card reproduces the chain.
 # Usage: bash bench/reference_cpu.sh WORK_DIR [PHASE1_STEPS] [PHASE2_STEPS]
 set -euo pipefail
-work=${1:?WORK_DIR}; steps1=${2:-14000}; steps2=${3:-4000}
+work=${1:?WORK_DIR}; steps1=${2:-5000}; steps2=${3:-1500}
+# Auxiliary joint heatmaps, EMA weights and distinct queries (docs/benchmarks.md, "Making it learn").
+recipe=(loss_l1=5.0 loss_hm=2.0 ema_decay=0.999 query_nms=0.3)
 export OMP_NUM_THREADS=2
 python -m pavenet_lite synth --out "$work/default" --preset default --seed 0 --quiet
 python -m pavenet_lite train --config tiny --data "$work/default" --out "$work/runs/img_f1" --frames 1 \
-    --steps "$steps1" --batch-size 8 --val-every 2000 --val-videos 4 --seed 0 --set loss_l1=5.0
+    --steps "$steps1" --batch-size 8 --val-every 1000 --val-videos 4 --seed 0 --set "${recipe[@]}"
 python -m pavenet_lite train --config tiny --data "$work/default" --out "$work/runs/vid_f3" --frames 3 \
-    --steps "$steps2" --batch-size 8 --lr 1e-4 --warmup 100 --val-every 1000 --seed 0 \
-    --init-from "$work/runs/img_f1/last.pt" --set loss_l1=5.0
+    --steps "$steps2" --batch-size 8 --lr 1e-4 --warmup 100 --val-every 500 --seed 0 \
+    --init-from "$work/runs/img_f1/last.pt" --set "${recipe[@]}"
 python -m pavenet_lite export --run "$work/runs/vid_f3" --which last.pt --out data/checkpoints/pavenet_tiny_f3.pt \
     --force  # replaces the shipped checkpoint and its card
