@@ -1,6 +1,6 @@
 """Write the in-memory `Video` as a PoseTrack18 JSON file: ground truth or predictions for the official evaluator.
 
-The layout is exactly the one of `shared/spec/posetrack_eval.md` §2.2 (ground truth) and §3 (predictions), so the
+The layout is exactly the official PoseTrack18 one (ground truth and predictions), so the
 official `poseval` tool accepts the files unchanged:
 
 * one file per video, `images` listing every frame in order (unlabelled frames included);

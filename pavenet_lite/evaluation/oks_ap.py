@@ -2,7 +2,7 @@
 
 This is NOT the PoseTrack mAP of papers (that is `posetrack_map.evaluate_posetrack`). It ranks *people* by their
 person score, matches greedily by score on OKS, uses 101-point interpolation and averages over OKS thresholds
-0.50:0.05:0.95 (shared/spec/posetrack_eval.md §7). PoseTrack GT is not COCO-complete, so the conversion makes
+0.50:0.05:0.95. PoseTrack GT is not COCO-complete, so the conversion makes
 choices that change the numbers; state them whenever an OKS AP is reported:
 
 * frames: paired by position like poseval; a frame is evaluated iff it has >= 1 GT person with >= 1 annotated joint.

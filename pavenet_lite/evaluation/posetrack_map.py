@@ -1,6 +1,6 @@
 """PoseTrack multi-person pose estimation mAP, computed exactly as the official `poseval --evalPoseEstimation`.
 
-The protocol (shared/spec/posetrack_eval.md §4), per joint class j of the 15 evaluated joints:
+The protocol of the official poseval, per joint class j of the 15 evaluated joints:
 
 1. Frames: a frame is evaluated iff its GT lists >= 1 person; GT and prediction frames are paired **by position**.
 2. Ignore regions: every GT and predicted joint strictly inside a GT ignore polygon is deleted.

@@ -1,6 +1,6 @@
 """Prediction files for the official PoseTrack evaluator: one PoseTrack18 JSON per GT video.
 
-What poseval needs from a prediction directory (shared/spec/posetrack_eval.md §3), and what `write_predictions` does:
+What poseval needs from a prediction directory, and what `write_predictions` does:
 
 * one file per GT file, same file name;
 * every GT frame, in GT order, unlabelled frames included (a frame with nothing predicted is listed with no people),
