@@ -176,7 +176,8 @@ def prediction_videos(videos: Sequence[Video], people: dict[str, list[list[Perso
 
 
 def load_frames(source: str | Path) -> np.ndarray:
-    """A video as `[T, H, W, 3]` uint8: a folder of images (sorted by name), a GIF, or an MP4 (needs imageio)."""
+    """A video as `[T, H, W, 3]` uint8: a folder of images (sorted by name), a GIF, or a video file (.mp4, .mov,
+    .avi, .mkv; decoded by imageio's ffmpeg plugin)."""
     from PIL import Image, ImageSequence
 
     path = Path(source)
@@ -198,11 +199,8 @@ def load_frames(source: str | Path) -> np.ndarray:
             with Image.open(path) as gif:
                 frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(gif)]
         elif suffix in VIDEO_SUFFIXES:
-            try:
-                import imageio.v3 as iio
-            except ImportError:
-                raise ValueError(f"{path}: reading video files needs the optional extra: pip install -e .[video]"
-                                 ) from None
+            import imageio.v3 as iio
+
             frames = [f[..., :3] for f in iio.imiter(path)]
         else:
             raise ValueError(f"{path}: expected a frames folder (.jpg/.jpeg/.png) or a video file "
@@ -270,8 +268,6 @@ def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str |
     with `poses_out`, the same people's coordinates to a .json or .csv file too (`write_poses`)."""
     from pavenet_lite.viz import overlay_people, write_gif, write_mp4
 
-    from pavenet_lite.viz.video import check_mp4_writer
-
     # Everything that can fail after the prediction is checked before it.
     out = Path(out)
     if out.suffix.lower() not in (".gif", ".mp4"):
@@ -279,11 +275,6 @@ def render_demo(predictor: Predictor, video: str | Path | np.ndarray, out: str |
     check_output_file(out, "demo video")
     if not (isinstance(fps, (int, float)) and fps > 0):
         raise ValueError(f"{out}: fps must be a number > 0, got {fps}")
-    if out.suffix.lower() == ".mp4":
-        try:
-            check_mp4_writer(out)
-        except ImportError as e:
-            raise ValueError(str(e)) from None
     if poses_out is not None:
         check_output_file(_poses_path(poses_out), "poses file")
     frames = load_frames(video) if not isinstance(video, np.ndarray) else video

@@ -160,10 +160,6 @@ class Case:
     marks: list = field(default_factory=list)
 
 
-def _no_writer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # an import of it fails, as if not installed
-
-
 def _predict(ckpt, data, out, *extra):
     return ["predict", "--checkpoint", str(ckpt), "--data", str(data), "--out", str(out), "--quiet", *extra]
 
@@ -214,8 +210,6 @@ CASES = [
          "000001.jpg: not a readable image", lambda w, t: [t / "x.gif"]),
     Case("demo: a truncated mp4", lambda w, t: _demo(w.shipped, w.mp4, t / "x.gif"), 2, "clip.mp4",
          lambda w, t: [t / "x.gif"]),
-    Case("demo: MP4 output without the writer", lambda w, t: _demo(w.shipped, w.frames, t / "x.mp4"), 2,
-         "imageio-ffmpeg", lambda w, t: [t / "x.mp4"], setup=_no_writer),
     Case("demo: other video suffix", lambda w, t: _demo(w.shipped, w.webm, t / "x.gif"), 2, ".mkv",
          lambda w, t: [t / "x.gif"]),
     Case("demo: --fps 0", lambda w, t: _demo(w.shipped, w.frames, t / "x.gif", "--fps", "0"), 2,

@@ -18,6 +18,7 @@ from pavenet_lite.joints import MODEL_NAMES
 from pavenet_lite.model import build_model
 from pavenet_lite.predict import Predictor, load_frames, render_demo
 from pavenet_lite.quickstart import SHIPPED_CHECKPOINT
+from pavenet_lite.viz import write_mp4
 from tests.conftest import FAST_MODEL
 
 
@@ -128,6 +129,16 @@ def test_demo_cli_writes_the_video_and_the_poses(tmp_path, capsys):
     top_k = Predictor.from_checkpoint(SHIPPED_CHECKPOINT).top_k
     assert len(rows) == 3 * top_k * len(MODEL_NAMES)  # threshold 0 keeps every returned person
     assert (tmp_path / "out" / "demo.gif").stat().st_size > 0
+
+
+def test_demo_cli_reads_and_writes_mp4(tmp_path):
+    # The video a user brings: an MP4 in, an MP4 out, with the README's install alone.
+    frames = _video(4, 54, 96)
+    write_mp4(list(frames), tmp_path / "clip.mp4", fps=8)
+    cli_main(["demo", "--checkpoint", str(SHIPPED_CHECKPOINT), "--video", str(tmp_path / "clip.mp4"), "--out",
+              str(tmp_path / "demo.mp4"), "--threshold", "0"])
+    out = load_frames(tmp_path / "demo.mp4")                     # [T, H, W, 3]
+    assert out.shape == (4, 54, 96, 3)
 
 
 def test_predict_posetrack_files_are_read_and_evaluated(predictor, synth_small, tmp_path):

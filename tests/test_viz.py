@@ -1,8 +1,6 @@
 """Visualisation: skeleton segments and markers, PIL overlays, clip grids, GIF / MP4 writing, data-set preview."""
 from __future__ import annotations
 
-import sys
-
 import matplotlib
 import numpy as np
 import pytest
@@ -11,6 +9,7 @@ from PIL import Image
 
 from pavenet_lite.data.annotations import Person
 from pavenet_lite.data.synthtrack import generate_synthtrack, preset_with
+from pavenet_lite.predict import load_frames
 from pavenet_lite.viz import (clip_grid, color_for, draw_frame, draw_skeleton, figure_to_array, overlay_people,
                               render_preview_gif, write_gif, write_mp4)
 
@@ -110,10 +109,19 @@ def test_write_gif_frame_count_and_errors(tmp_path):
         write_gif([], tmp_path / "c.gif")
 
 
-def test_write_mp4_without_extra_names_it(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)  # import fails as if not installed
-    with pytest.raises(ImportError, match=r"\[video\]"):
-        write_mp4([np.zeros((8, 8, 3), np.uint8)], tmp_path / "a.mp4")
+def test_mp4_round_trip_keeps_frames_size_and_colours(tmp_path):
+    # Flat colours survive H.264 up to a few grey levels away from the edge (colour is stored at half resolution, so
+    # the black padding row, added because the height is odd, bleeds into the last rows).
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (128, 128, 128)]
+    frames = [np.full((15, 20, 3), c, np.uint8) for c in colours]
+    path = write_mp4(frames, tmp_path / "a.mp4", fps=4)
+    back = load_frames(path)                                     # [T, H, W, 3]
+    assert back.shape == (4, 16, 20, 3) and back.dtype == np.uint8
+    for got, c in zip(back, colours):
+        assert np.abs(got[:12].astype(int) - c).max() <= 8
+        assert got[15].mean() < got[:12].mean() / 2              # the padding row is dark
+    with pytest.raises(ValueError, match="no frames"):
+        write_mp4([], tmp_path / "b.mp4")
 
 
 def test_render_preview_gif(tmp_path):

@@ -1,10 +1,11 @@
-"""Writing frames as GIF (PIL, always available) or MP4 (imageio-ffmpeg, the optional `video` extra), and the
-preview GIF of a SynthTrack/PoseTrack video with its ground-truth skeletons."""
+"""Writing frames as GIF (Pillow) or MP4 (imageio-ffmpeg, which ships its own ffmpeg binary), and the preview GIF
+of a SynthTrack/PoseTrack video with its ground-truth skeletons."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
+import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
@@ -37,22 +38,12 @@ def write_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 8.0) 
                         binary=True)
 
 
-def check_mp4_writer(path: str | Path) -> None:
-    """Raise ImportError naming `path` unless imageio-ffmpeg (the optional 'video' extra) is installed."""
-    try:
-        import imageio_ffmpeg  # noqa: F401
-    except ImportError as e:
-        raise ImportError(f"{path}: writing MP4 needs imageio-ffmpeg, the optional 'video' extra: "
-                          f"pip install -e .[video] (or write a .gif instead)") from e
-
-
 def write_mp4(frames: Sequence[np.ndarray], path: str | Path, fps: float = 8.0) -> Path:
-    """Write frames [H, W, 3] uint8 as an H.264 MP4 (needs imageio-ffmpeg: `pip install -e .[video]`)."""
+    """Write frames [H, W, 3] uint8 as an H.264 MP4 at `fps` frames per second; returns the path."""
     path = Path(path)
-    check_mp4_writer(path)
-    import imageio_ffmpeg
-
     arrays = _check_frames(frames, path)
+    if not fps > 0:
+        raise ValueError(f"{path}: fps must be a number > 0, got {fps}")
     h, w = arrays[0].shape[:2]
     # H.264 with yuv420p needs even sizes: pad one black row / column rather than resample.
     ph, pw = h + h % 2, w + w % 2

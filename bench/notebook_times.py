@@ -1,0 +1,105 @@
+"""Run the course notebooks, time each one, and optionally save their outputs.
+
+Each notebook runs in a fresh kernel from `notebooks/` (as a student runs it), with one thread. The time is the
+wall-clock time of the whole run, kernel start included, and the CPU time (user + system) of the kernel process
+tree, which depends less on other jobs sharing the machine.
+
+    python bench/notebook_times.py --mode fast                    # time every notebook, print the table
+    python bench/notebook_times.py --mode full --store            # ... and record it in docs/notebook_times.json
+    python bench/notebook_times.py --mode fast --save 02 07       # re-execute 02 and 07 and save their outputs
+
+`--store` merges one mode into `docs/notebook_times.json` (the other mode's record is kept), which the course map
+(`notebooks/index.ipynb`) prints. `--save` writes the executed notebooks back with clean metadata (no execution
+timestamps, the kernel's own name), so that JupyterLab opens them unchanged; CI compares stored outputs in fast mode,
+so save with `--mode fast`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+STORE = REPO / "docs" / "notebook_times.json"
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def notebook_paths(prefixes: list[str]) -> list[Path]:
+    """The notebooks whose names start with one of `prefixes` (all of them when empty), index last."""
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) + [NOTEBOOKS / "index.ipynb"]
+    if not prefixes:
+        return paths
+    chosen = [p for p in paths if any(p.stem.startswith(x) for x in prefixes)]
+    unknown = [x for x in prefixes if not any(p.stem.startswith(x) for p in paths)]
+    if unknown:
+        raise SystemExit(f"no notebook in {NOTEBOOKS} starts with {unknown}; have {[p.stem for p in paths]}")
+    return chosen
+
+
+def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop what changes on every run or machine (timestamps, kernel display name), keep outputs and tags."""
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.get("language_info", {}).pop("version", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    return nb
+
+
+def run_notebook(path: Path, timeout: int) -> tuple[nbformat.NotebookNode, float, float]:
+    """Execute `path` in a fresh kernel; returns the executed notebook, wall seconds and CPU seconds."""
+    nb = nbformat.read(path, as_version=4)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+                   ).execute()
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return nb, wall, cpu
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="name prefixes, e.g. 02 index (default: all)")
+    parser.add_argument("--mode", choices=("fast", "full"), required=True, help="fast = PAVENET_FAST=1, as CI")
+    parser.add_argument("--store", action="store_true", help=f"record the times in {STORE.relative_to(REPO)}")
+    parser.add_argument("--save", action="store_true", help="write the executed notebooks back")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    args = parser.parse_args(argv)
+
+    # The kernel inherits the environment: one thread, and PAVENET_FAST exactly as the mode says.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ.pop("PAVENET_FAST", None)
+    if args.mode == "fast":
+        os.environ["PAVENET_FAST"] = "1"
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+
+    times = {}
+    for path in notebook_paths(args.notebooks):
+        nb, wall, cpu = run_notebook(path, args.timeout)
+        times[path.stem] = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1)}
+        print(f"{path.stem:28s} {wall:7.1f} s wall {cpu:7.1f} s CPU", flush=True)
+        if args.save:
+            nbformat.write(clean(nb), path)
+    if args.store:
+        record = json.loads(STORE.read_text()) if STORE.is_file() else {}
+        load = os.getloadavg()[0]
+        record[args.mode] = {"date": date.today().isoformat(), "machine": f"{os.cpu_count()}-core {platform.machine()}"
+                             f" CPU, load average {load:.1f} at the end", "threads": 1,
+                             "python": sys.version.split()[0], "notebooks": times}
+        STORE.write_text(json.dumps(record, indent=1) + "\n")
+        print("stored in", STORE.relative_to(REPO))
+
+
+if __name__ == "__main__":
+    main()
