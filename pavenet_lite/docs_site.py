@@ -8,13 +8,17 @@ pages show exactly the outputs that CI checked with nbval. Nothing is fetched fr
 * ipywidgets outputs become a static snapshot drawn from the widget state the notebook saved (sliders, dropdowns,
   boxes, labels, images and the stored contents of ``Output`` widgets, which is where the explorers draw their
   figures). The controls are disabled: moving them needs a kernel, so the page says "open in Jupyter to interact";
-* require.js, MathJax, mermaid and the widget HTML manager, which nbconvert would load from CDNs, are left out;
-  LaTeX then shows as its TeX source.
+* LaTeX in markdown (``$...$``, ``$$...$$``) is converted to MathML with ``latex2mathml`` when the page is built,
+  which browsers draw natively; require.js, MathJax, mermaid and the widget HTML manager, which nbconvert would load
+  from CDNs, are left out;
+* relative links out of the notebooks folder (``../docs/benchmarks.md``) are rewritten to point at the same file from
+  the site's folder.
 """
 from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -42,6 +46,11 @@ _WIDGET_CSS = """
 """
 
 _NOTEBOOK_LINK = re.compile(r"(\]\(|href=[\"'])(\./)?([\w.-]+)\.ipynb")
+_RELATIVE_LINK = re.compile(r"\]\((\.\./[^)\s#]+)(#[^)\s]*)?\)")
+# Display math first, then inline math; neither inside code spans or fenced code (those are split off first).
+_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+_INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 
 
 class DocsSiteError(ValueError):
@@ -50,11 +59,12 @@ class DocsSiteError(ValueError):
 
 def _require_nbconvert() -> None:
     try:
+        import latex2mathml  # noqa: F401
         import nbconvert  # noqa: F401
         import nbformat  # noqa: F401
     except ImportError as err:
         raise DocsSiteError(
-            f"rendering the course needs nbconvert and nbformat ({err}); install the dev extra: "
+            f"rendering the course needs nbconvert, nbformat and latex2mathml ({err}); install the dev extra: "
             "pip install -e '.[dev]'") from err
 
 
@@ -159,11 +169,13 @@ class _WidgetSnapshot:
         return f"<pre>{html.escape(data.get('text/plain', ''))}</pre>"
 
 
-def offline_notebook(nb: Any, page_id: str, notebook_stems: set[str]) -> Any:
+def offline_notebook(nb: Any, page_id: str, notebook_stems: set[str], notebooks_dir: Path | None = None,
+                     out_dir: Path | None = None) -> Any:
     """Rewrite a notebook (in place) so nbconvert's HTML needs no CDN.
 
-    Plotly, widget-view and GIF outputs become ``text/html``; markdown links to sibling ``.ipynb`` files of the site
-    point to their ``.html`` pages. Returns ``nb``.
+    Plotly, widget-view and GIF outputs become ``text/html``; markdown math becomes MathML; markdown links to
+    sibling ``.ipynb`` files of the site point to their ``.html`` pages, and with ``notebooks_dir`` and ``out_dir``
+    links out of the notebooks folder are made relative to ``out_dir``. Returns ``nb``.
     """
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE_MIME, {})
     snapshot = _WidgetSnapshot(state, page_id)
@@ -173,6 +185,9 @@ def offline_notebook(nb: Any, page_id: str, notebook_stems: set[str]) -> Any:
             cell.source = _NOTEBOOK_LINK.sub(
                 lambda m: m.group(1) + (m.group(2) or "") + _page_name(m.group(3)) if m.group(3) in notebook_stems
                 else m.group(0), cell.source)
+            if notebooks_dir is not None and out_dir is not None:
+                cell.source = rewrite_relative_links(cell.source, notebooks_dir, out_dir)
+            cell.source = markdown_math_to_mathml(cell.source)
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if PLOTLY_MIME in data:
@@ -184,6 +199,28 @@ def offline_notebook(nb: Any, page_id: str, notebook_stems: set[str]) -> Any:
             if "image/gif" in data and "text/html" not in data:  # the lab template has no GIF block
                 data["text/html"] = snapshot.output(output)
     return nb
+
+
+def _mathml(latex: str, display: bool) -> str:
+    import latex2mathml.converter
+    return latex2mathml.converter.convert(latex.strip(), display="block" if display else "inline")
+
+
+def markdown_math_to_mathml(source: str) -> str:
+    """Markdown with ``$$...$$`` and ``$...$`` replaced by MathML elements (code spans and fences left alone)."""
+    parts = _CODE.split(source)
+    for i in range(0, len(parts), 2):  # even parts are outside code
+        text = _DISPLAY_MATH.sub(lambda m: "\n\n" + _mathml(m.group(1), True) + "\n\n", parts[i])
+        parts[i] = _INLINE_MATH.sub(lambda m: _mathml(m.group(1), False), text)
+    return "".join(parts)
+
+
+def rewrite_relative_links(source: str, notebooks_dir: Path, out_dir: Path) -> str:
+    """Markdown links that leave the notebooks folder (``../x``) made relative to ``out_dir`` instead."""
+    def fix(m: re.Match) -> str:
+        target = (notebooks_dir / m.group(1)).resolve()
+        return f"]({Path(os.path.relpath(target, out_dir.resolve())).as_posix()}{m.group(2) or ''})"
+    return _RELATIVE_LINK.sub(fix, source)
 
 
 def _page_name(stem: str) -> str:
@@ -243,7 +280,7 @@ def render_site(notebooks_dir: str | Path, out_dir: str | Path = "docs/site", pr
         except (json.JSONDecodeError, nbformat.reader.NotJSONError, nbformat.ValidationError) as err:
             raise DocsSiteError(f"{path}: not a readable Jupyter notebook (nbformat 4 JSON expected): {err}") from err
         page_id = re.sub(r"[^\w-]", "-", path.stem)
-        body, _ = exporter.from_notebook_node(offline_notebook(nb, page_id, stems),
+        body, _ = exporter.from_notebook_node(offline_notebook(nb, page_id, stems, notebooks_dir, out_dir),
                                               resources={"metadata": {"name": _title(nb, path.stem)}})
         page = out_dir / _page_name(path.stem)
         page.write_text(body, encoding="utf-8")

@@ -44,7 +44,8 @@ def _tiny_notebook() -> nbformat.NotebookNode:
     view = {"version_major": 2, "version_minor": 0, "model_id": "root"}
     nb.cells = [
         nbformat.v4.new_markdown_cell(
-            "# Tiny explorer\n\nSee [the map](index.ipynb) and [elsewhere](../x/other.ipynb)."),
+            "# Tiny explorer\n\nSee [the map](index.ipynb) and [elsewhere](../x/other.ipynb).\n\n"
+            "$$p = r + \\Delta \\cdot \\tfrac12 w$$\n\nwith $x_{f,k}$, not `$code$`, and prices $5 and $6."),
         nbformat.v4.new_code_cell("fig.show()", outputs=[
             nbformat.v4.new_output("display_data", data={PLOTLY_MIME: line})]),
         nbformat.v4.new_code_cell("explorer", outputs=[
@@ -87,18 +88,18 @@ class _Scripts(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path], Path]:
     src = tmp_path_factory.mktemp("notebooks")
     nbformat.write(_tiny_notebook(), src / "02_tiny.ipynb")
     course_map = nbformat.v4.new_notebook()
     course_map.cells = [nbformat.v4.new_markdown_cell("# Course map\n\nStart with [the tiny one](02_tiny.ipynb).")]
     nbformat.write(course_map, src / "index.ipynb")
     out = tmp_path_factory.mktemp("site")
-    return out, render_site(src, out)
+    return out, render_site(src, out), src
 
 
-def test_pages_index_and_local_plotly(site: tuple[Path, list[Path]]) -> None:
-    out, pages = site
+def test_pages_index_and_local_plotly(site: tuple[Path, list[Path], Path]) -> None:
+    out, pages, _ = site
     assert [p.name for p in pages] == ["course_map.html", "02_tiny.html", "index.html"]
     index = (out / "index.html").read_text()
     # Course map first, then the notebooks, titled by their first heading.
@@ -109,7 +110,7 @@ def test_pages_index_and_local_plotly(site: tuple[Path, list[Path]]) -> None:
 
 
 @pytest.mark.parametrize("page", ["02_tiny.html", "course_map.html", "index.html"])
-def test_no_script_from_the_network(site: tuple[Path, list[Path]], page: str) -> None:
+def test_no_script_from_the_network(site: tuple[Path, list[Path], Path], page: str) -> None:
     parser = _Scripts()
     parser.feed((site[0] / page).read_text())
     for attrs, text in parser.scripts:
@@ -119,7 +120,7 @@ def test_no_script_from_the_network(site: tuple[Path, list[Path]], page: str) ->
         assert [a.get("src") for a, _ in parser.scripts if "src" in a] == ["plotly.min.js"]
 
 
-def test_plotly_figures_drawn_from_stored_json(site: tuple[Path, list[Path]]) -> None:
+def test_plotly_figures_drawn_from_stored_json(site: tuple[Path, list[Path], Path]) -> None:
     parser = _Scripts()
     parser.feed((site[0] / "02_tiny.html").read_text())
     calls = [text for _, text in parser.scripts if "Plotly.newPlot(" in text]
@@ -132,7 +133,7 @@ def test_plotly_figures_drawn_from_stored_json(site: tuple[Path, list[Path]]) ->
     assert "[1.5,3.5,2.5]" in calls[1].replace(" ", "")
 
 
-def test_widget_snapshot_shows_saved_values(site: tuple[Path, list[Path]]) -> None:
+def test_widget_snapshot_shows_saved_values(site: tuple[Path, list[Path], Path]) -> None:
     page = (site[0] / "02_tiny.html").read_text()
     assert 'id="02_tiny-widget-1"' in page and "Open the notebook in Jupyter" in page
     slider = re.search(r"<label>layer</label><input ([^>]*)><span>([^<]*)</span>", page)
@@ -145,13 +146,22 @@ def test_widget_snapshot_shows_saved_values(site: tuple[Path, list[Path]]) -> No
     assert json.loads(embedded.group(1))["state"]["slider"]["state"]["value"] == 3
 
 
-def test_stored_outputs_links_and_gif(site: tuple[Path, list[Path]]) -> None:
+def test_stored_outputs_links_and_gif(site: tuple[Path, list[Path], Path]) -> None:
     page = (site[0] / "02_tiny.html").read_text()
     assert "stored-answer-42" in page and "ZeroDivisionError" not in page
     assert 'href="course_map.html"' in page  # sibling notebook links point to their pages
-    assert 'href="../x/other.ipynb"' in page  # links outside the site are left alone
+    # A link out of the notebooks folder points at the same file from the site's folder.
+    src = next(Path(a) for a in re.findall(r'href="([^"]*other\.ipynb)"', page))
+    assert (site[0] / src).resolve() == (site[2] / ".." / "x" / "other.ipynb").resolve()
     assert f'src="data:image/gif;base64,{GIF_1PX}"' in page
     assert 'href="02_tiny.html"' in (site[0] / "course_map.html").read_text()
+
+
+def test_math_becomes_mathml_without_touching_code_or_prices(site: tuple[Path, list[Path], Path]) -> None:
+    page = (site[0] / "02_tiny.html").read_text()
+    assert page.count('<math display="block"') == 1 and page.count('<math display="inline"') == 1
+    assert "$$" not in page and "\\Delta" not in page and "<mi>Δ</mi>" in page
+    assert "<code>$code$</code>" in page and "prices $5 and $6" in page
 
 
 def test_errors_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
