@@ -8,7 +8,8 @@ tree, which depends less on other jobs sharing the machine.
     python bench/notebook_times.py --mode full --store            # ... and record it in docs/notebook_times.json
     python bench/notebook_times.py --mode fast --save 02 07       # re-execute 02 and 07 and save their outputs
 
-`--store` merges one mode into `docs/notebook_times.json` (the other mode's record is kept), which the course map
+`--store` merges the times into `docs/notebook_times.json` (other modes and notebooks not run keep theirs), which
+the course map
 (`notebooks/index.ipynb`) prints. `--save` writes the executed notebooks back with clean metadata (no execution
 timestamps, the kernel's own name), so that JupyterLab opens them unchanged; CI compares stored outputs in fast mode,
 so save with `--mode fast`.
@@ -98,10 +99,11 @@ def main(argv: list[str] | None = None) -> None:
             nbformat.write(clean(nb), path)
     if args.store:
         record = json.loads(STORE.read_text()) if STORE.is_file() else {}
+        earlier = record.get(args.mode, {}).get("notebooks", {})   # notebooks not run now keep their times
         load = os.getloadavg()[0]
         record[args.mode] = {"date": date.today().isoformat(), "machine": f"{os.cpu_count()}-core {platform.machine()}"
                              f" CPU, load average {load:.1f} at the end", "threads": 1,
-                             "python": sys.version.split()[0], "notebooks": times}
+                             "python": sys.version.split()[0], "notebooks": {**earlier, **times}}
         STORE.write_text(json.dumps(record, indent=1) + "\n")
         print("stored in", STORE.relative_to(REPO))
 

@@ -12,12 +12,13 @@ import torch
 from matplotlib.collections import PathCollection
 
 from pavenet_lite.config import get_config
-from pavenet_lite.joints import K
+from pavenet_lite.joints import K, MODEL_NAMES
 from pavenet_lite.model import build_model
 from pavenet_lite.predict import Predictor
-from pavenet_lite.viz.attention import (AttentionExplorer, capture_clip, frame_weight_mass, nearest_query,
+from pavenet_lite.viz.attention import (capture_clip, frame_weight_mass, nearest_query,
                                         plot_encoder_attention, plot_pose_attention, pose_query_attention,
                                         query_keypoints, select_samples)
+from pavenet_lite.viz.explorer import AttentionExplorer
 
 FR = 3
 
@@ -130,6 +131,22 @@ def test_explorer_callback_figure_matches_capture(predictor):
     np.testing.assert_allclose(bar.y, w[2, :, :, 6].sum(1), atol=1e-4)
     with pytest.raises(ValueError, match="unknown widget"):
         explorer.update(frame=3)
+
+
+def test_explorer_controls_show_their_values_and_the_bars_fit_their_data(predictor):
+    explorer = AttentionExplorer(predictor, {"a": _clip(0)})
+    # "all" must be a real selection: a Dropdown whose value is None shows an empty box in the browser.
+    assert (explorer.head.label, explorer.keypoint.label) == ("all", "all")
+    assert explorer.head.value is not None and explorer.keypoint.value is not None
+    assert "all heads, all keypoints" in explorer.figure.layout.title.text
+    fig = explorer.update(head=1, keypoint=3)
+    assert (explorer.head.label, explorer.keypoint.label) == ("head 1", MODEL_NAMES[3])
+    bars = np.asarray(fig.data[-1].y)
+    top = fig.layout[f"yaxis{FR + 1}"].range[1]
+    assert bars.max() <= top <= 1.2 * bars.max()               # one head and keypoint: a few percent, still visible
+    assert fig.layout.width is None                            # fills the notebook column
+    explorer.update(head=None, keypoint=None)
+    assert (explorer.head.label, explorer.keypoint.label) == ("all", "all")
 
 
 def test_explorer_widgets_redraw_and_point_selection(predictor):

@@ -6,10 +6,11 @@ from pavenet_lite.viz.video import render_preview_gif, write_gif, write_mp4
 __all__ = ["as_images", "clip_grid", "color_for", "draw_frame", "draw_skeleton", "figure_to_array",
            "overlay_people", "render_preview_gif", "skeleton_edges", "write_gif", "write_mp4"]
 
-from pavenet_lite.viz.attention import (AttentionExplorer, ClipAttention, capture_clip, frame_weight_mass,  # noqa: E402
+from pavenet_lite.viz.attention import (ClipAttention, capture_clip, frame_weight_mass,  # noqa: E402
                                         nearest_query, plot_encoder_attention, plot_pose_attention,
                                         pose_attention_figure, pose_query_attention, query_keypoints,
                                         select_samples)
+from pavenet_lite.viz.explorer import AttentionExplorer  # noqa: E402
 
 __all__ += ["AttentionExplorer", "ClipAttention", "capture_clip", "frame_weight_mass", "nearest_query",
             "plot_encoder_attention", "plot_pose_attention", "pose_attention_figure", "pose_query_attention",

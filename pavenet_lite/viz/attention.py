@@ -6,17 +6,15 @@ Everything reads the `outputs["attention"]` dict of `PAVENet.forward(..., return
 M * F * L * K samples; one head's weights sum to 1 over F * L * K, so the per-frame weight mass says how much of
 its attention the query spends on each frame.
 
-`AttentionExplorer` is ipywidgets + plotly: its `update(**values)` sets widget values and returns the figure it
-drew, so a notebook cell or a test can drive it without a browser. The matplotlib functions draw the same content
-statically.
+`pose_attention_figure` draws a query's attention with plotly (the interactive explorer in `viz/explorer.py` shows
+it); the matplotlib functions draw the same content statically.
 """
 from __future__ import annotations
 
 import base64
 import io
-import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -234,8 +232,8 @@ def pose_attention_figure(clip: ClipAttention, layer: int, query: int, head: int
     r = lambda a: np.round(np.asarray(a, dtype=np.float64), decimals)  # noqa: E731
     for f in range(Fr):
         col = f + 1
-        fig.add_trace(go.Image(source=_image_uri(clip.frames[f]), name=f"image {names[f]}", hoverinfo="skip"),
-                      1, col)
+        fig.add_trace(go.Image(source=_image_uri(clip.frames[f]), name=f"image {names[f]}",
+                               hovertemplate="pixel x %{x}, y %{y}<extra></extra>"), 1, col)
         s = samples[f]
         fig.add_trace(go.Scatter(
             x=r(s["xy"][:, 0]), y=r(s["xy"][:, 1]), mode="markers", name=f"samples {names[f]}",
@@ -262,108 +260,15 @@ def pose_attention_figure(clip: ClipAttention, layer: int, query: int, head: int
     for f in range(Fr):
         fig.update_xaxes(range=[0, wd], visible=False, row=1, col=f + 1)
         fig.update_yaxes(range=[h, 0], visible=False, scaleanchor=f"x{f + 1 if f else ''}", row=1, col=f + 1)
-    fig.update_yaxes(range=[0, 1], row=1, col=Fr + 1)
+    # One head or keypoint holds a few percent of the weight: scale the bars to their data, not to 0-1.
+    fig.update_yaxes(range=[0, 1.15 * max(float(np.max(mass)), 1e-6)], tickformat=".2~f", row=1, col=Fr + 1)
     what = ("all heads" if head is None else f"head {head}") + (
         ", all keypoints" if keypoint is None else f", {MODEL_NAMES[keypoint]}")
-    fig.update_layout(title=f"pose layer {layer}, query {query}: {what}", height=330, width=320 * Fr + 200,
-                      margin={"l": 10, "r": 10, "t": 60, "b": 10}, legend={"orientation": "h", "y": -0.05})
+    levels = " ".join(f'<span style="color:{LEVEL_COLOURS[lv % len(LEVEL_COLOURS)]}">\u25cf</span> {lv}'
+                      for lv in range(loc.shape[2]))
+    fig.add_annotation(text=f"sample colour = level: {levels}", xref="paper", yref="paper", x=0, y=1.13,
+                       xanchor="left", showarrow=False, font={"size": 11, "color": "white"}, bgcolor="#555")
+    # No fixed width: the figure fills the notebook's column (a laptop with the file browser open included).
+    fig.update_layout(title=f"pose layer {layer}, query {query}: {what}", height=300, autosize=True,
+                      margin={"l": 10, "r": 10, "t": 80, "b": 10}, legend={"orientation": "h", "y": -0.05})
     return fig
-
-
-class AttentionExplorer:
-    """ipywidgets + plotly explorer of the pose-aware attention of a predictor on a few clips.
-
-    Widgets: clip, query (sorted by score), pose layer, head ("all" or one), keypoint ("all" or one), and a
-    point (x, y) with a button that picks the predicted person nearest to it. `update(**values)` sets any of
-    clip / query / layer / head / keypoint (head, keypoint: None = all) and returns the plotly figure it drew;
-    `select_point(x, y)` does the same for the nearest person. Display `explorer.widget` in a notebook.
-    """
-
-    def __init__(self, predictor, clips: Mapping[str, np.ndarray]):
-        import ipywidgets as W
-
-        if not clips:
-            raise ValueError("AttentionExplorer: expected at least one clip")
-        self.predictor = predictor
-        self.clips = dict(clips)
-        self._cache: dict[str, ClipAttention] = {}
-        self._busy = False
-        first = self.capture(next(iter(self.clips)))
-        self.clip = W.Dropdown(options=list(self.clips), description="clip")
-        self.query = W.Dropdown(description="query")
-        self.layer = W.IntSlider(value=first.num_layers - 1, min=0, max=first.num_layers - 1, description="layer")
-        self.head = W.Dropdown(options=[("all", None)] + [(f"head {m}", m) for m in range(first.num_heads)],
-                               description="head")
-        self.keypoint = W.Dropdown(options=[("all", None)] + [(n, k) for k, n in enumerate(MODEL_NAMES)],
-                                   description="keypoint")
-        self.x = W.FloatText(value=float(first.frames.shape[2] / 2), description="x (px)")
-        self.y = W.FloatText(value=float(first.frames.shape[1] / 2), description="y (px)")
-        self.pick = W.Button(description="nearest person")
-        self.output = W.Output()
-        self.figure = None
-        self._set_query_options(first)
-        for w in (self.clip, self.query, self.layer, self.head, self.keypoint):
-            w.observe(self._on_change, names="value")
-        self.pick.on_click(lambda _: self.select_point(self.x.value, self.y.value))
-        self.widget = W.VBox([W.HBox([self.clip, self.query, self.layer]), W.HBox([self.head, self.keypoint]),
-                              W.HBox([self.x, self.y, self.pick]), self.output])
-        self.update()
-
-    def capture(self, name: str) -> ClipAttention:
-        """The attention capture of clip `name` (computed once, then cached)."""
-        if name not in self._cache:
-            self._cache[name] = capture_clip(self.predictor, self.clips[name])
-        return self._cache[name]
-
-    def _set_query_options(self, clip: ClipAttention) -> None:
-        scores = clip.outputs["pred_logits"][0].sigmoid()
-        order = scores.argsort(descending=True).tolist()
-        self.query.options = [(f"{q} (score {scores[q]:.3f})", q) for q in order]
-        self.query.value = order[0]
-
-    def _on_change(self, change: dict[str, Any]) -> None:
-        if self._busy:
-            return
-        if change["owner"] is self.clip:   # a new clip has its own queries and scores
-            self._busy = True
-            try:
-                self._set_query_options(self.capture(self.clip.value))
-            finally:
-                self._busy = False
-        self.update()
-
-    def update(self, **values: Any) -> Any:
-        """Set widget values (clip, query, layer, head, keypoint), redraw, and return the plotly figure."""
-        unknown = set(values) - {"clip", "query", "layer", "head", "keypoint"}
-        if unknown:
-            raise ValueError(f"AttentionExplorer.update: unknown widget(s) {sorted(unknown)}")
-        self._busy = True
-        try:
-            if "clip" in values and values["clip"] != self.clip.value:
-                self.clip.value = values["clip"]
-                self._set_query_options(self.capture(self.clip.value))
-            for name in ("query", "layer", "head", "keypoint"):
-                if name in values:
-                    getattr(self, name).value = values[name]
-        finally:
-            self._busy = False
-        clip = self.capture(self.clip.value)
-        self.figure = pose_attention_figure(clip, self.layer.value, self.query.value, self.head.value,
-                                            self.keypoint.value)
-        self._render()
-        return self.figure
-
-    def select_point(self, x: float, y: float) -> Any:
-        """Pick the predicted person nearest to pixel (x, y) of the centre frame; returns the new figure."""
-        self.x.value, self.y.value = float(x), float(y)
-        return self.update(query=nearest_query(self.capture(self.clip.value), x, y))
-
-    def _render(self) -> None:
-        # Setting the Output widget's synced `outputs` trait (instead of `with output: display(...)`) sends the
-        # figure through the widget state, never as a display message of whichever cell called `update`: the
-        # calling cell's outputs stay clean and the saved widget state shows the current figure.
-        import plotly.io as pio
-
-        bundle = {"application/vnd.plotly.v1+json": json.loads(pio.to_json(self.figure, validate=False)),
-                  "text/plain": f"<plotly figure: {self.figure.layout.title.text}>"}
-        self.output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
