@@ -90,22 +90,26 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["PAVENET_FAST"] = "1"
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
-    times = {}
     for path in notebook_paths(args.notebooks):
         nb, wall, cpu = run_notebook(path, args.timeout)
-        times[path.stem] = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1)}
         print(f"{path.stem:28s} {wall:7.1f} s wall {cpu:7.1f} s CPU", flush=True)
         if args.save:
             nbformat.write(clean(nb), path)
+        if args.store:   # after each notebook, so that a failure later keeps what was measured
+            store(args.mode, path.stem, wall, cpu)
     if args.store:
-        record = json.loads(STORE.read_text()) if STORE.is_file() else {}
-        earlier = record.get(args.mode, {}).get("notebooks", {})   # notebooks not run now keep their times
-        load = os.getloadavg()[0]
-        record[args.mode] = {"date": date.today().isoformat(), "machine": f"{os.cpu_count()}-core {platform.machine()}"
-                             f" CPU, load average {load:.1f} at the end", "threads": 1,
-                             "python": sys.version.split()[0], "notebooks": {**earlier, **times}}
-        STORE.write_text(json.dumps(record, indent=1) + "\n")
         print("stored in", STORE.relative_to(REPO))
+
+
+def store(mode: str, name: str, wall: float, cpu: float) -> None:
+    """Merge one notebook's times into STORE (other notebooks and the other mode keep theirs)."""
+    record = json.loads(STORE.read_text()) if STORE.is_file() else {}
+    notebooks = record.get(mode, {}).get("notebooks", {})
+    notebooks[name] = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1)}
+    record[mode] = {"date": date.today().isoformat(), "machine": f"{os.cpu_count()}-core {platform.machine()} CPU, "
+                    f"load average {os.getloadavg()[0]:.1f}", "threads": 1, "python": sys.version.split()[0],
+                    "notebooks": dict(sorted(notebooks.items()))}
+    STORE.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,6 +17,7 @@ from pavenet_lite.docs_site import DocsSiteError, render_site
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 STATE_MIME = "application/vnd.jupyter.widget-state+json"
 # A 1x1 GIF, enough to check that GIF outputs (the lab template has no GIF block) become an <img>.
 GIF_1PX = base64.b64encode(b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
@@ -186,3 +188,41 @@ def test_progress_names_each_notebook(tmp_path: Path, capsys: pytest.CaptureFixt
     assert lines[2].endswith("index.html") and len(lines) == 3
     render_site(tmp_path, tmp_path / "site")
     assert capsys.readouterr().out == ""
+
+
+@pytest.fixture(scope="module")
+def course_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real course, rendered as `pavenet docs` does (into a folder beside the notebooks, like docs/site)."""
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(NOTEBOOKS, root / "notebooks")
+    shutil.copytree(NOTEBOOKS.parent / "docs", root / "docs", ignore=shutil.ignore_patterns("site"))
+    render_site(root / "notebooks", root / "docs" / "site")
+    return root / "docs" / "site"
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("href"):
+            self.targets.append(attrs["href"])
+
+
+def test_course_site_has_no_broken_links_and_no_raw_latex(course_site: Path) -> None:
+    pages = sorted(course_site.glob("*.html"))
+    assert len(pages) == len(list(NOTEBOOKS.glob("*.ipynb"))) + 1
+    for page in pages:
+        text = page.read_text()
+        parser = _Links()
+        parser.feed(text)
+        for href in parser.targets:
+            if re.match(r"^(#|[a-z]+:)", href):   # anchors, http(s), mailto, data
+                continue
+            target = (page.parent / href.split("#")[0]).resolve()
+            assert target.exists(), f"{page.name}: broken link {href!r}"
+        prose = re.sub(r"<(pre|code|script|style)\b.*?</\1>", "", text, flags=re.S)
+        assert "$$" not in prose, f"{page.name}: raw display math"
+    assert "<math" in (course_site / "02_pose_aware_attention.html").read_text()

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from pavenet_lite.docs_site import PLOTLY_MIME, WIDGET_VIEW_MIME, render_site
-from tests.test_docs_site import _tiny_notebook
+from tests.test_docs_site import _tiny_notebook, course_site  # noqa: F401 (a fixture)
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -105,3 +105,15 @@ def test_attention_explorer_page_draws(tmp_path: Path) -> None:
     shutil.copy(notebook, src / notebook.name)
     render_site(src, tmp_path / "site")
     _check_page(tmp_path / "site", f"{notebook.stem}.html", anchor, tmp_path)
+
+
+def test_every_course_page_renders_its_math(course_site: Path, tmp_path: Path) -> None:
+    """Each page of the real course in Chromium: not blank, and no raw LaTeX in the text the browser shows."""
+    for page in sorted(course_site.glob("*.html")):
+        dom = _chromium("--dump-dom", "--virtual-time-budget=3000", page.as_uri())
+        shown = re.sub(r"<(pre|code|script|style|textarea)\b.*?</\1>", "", dom, flags=re.S)
+        assert "$$" not in shown, f"{page.name}: raw display math in the browser"
+        assert not re.search(r"\$[^$<\n]*\\(frac|Delta|cdot|sum|tfrac)", shown), f"{page.name}: raw LaTeX"
+        png = tmp_path / f"{page.stem}.png"
+        shot = _screenshot(page.as_uri(), png)
+        assert float((np.abs(shot - 255).sum(-1) > 30).mean()) > 0.01, f"{page.name}: blank screenshot"
