@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Claim 1 (video beats image, issue 8) on a 2-core CPU machine: the runs behind docs/video_vs_image.json.
+# Claim 1 (video beats image) on a 2-core CPU machine: the runs behind docs/video_vs_image.json.
 # Both arms start from the SAME F = 1 image model trained on SynthTrack default; the recorded runs used
 # `pavenet train --config tiny --frames 1 --steps 5000 --batch-size 8 --seed 0 --set loss_l1=5.0` with one thread
 # (phase 1 of bench/reference_cpu.sh as it was in sessions 2-4), and are fine-tuned on SynthTrack hard for the same

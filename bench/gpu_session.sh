@@ -5,7 +5,7 @@
 #   1. CUDA tests (tests/test_model_cuda.py: AMP, the sampling kernel, the two-stage baseline on the device);
 #   2. training throughput of tiny / small / paper, fp32 and bf16, with the data-wait share (bench/bench_train.py);
 #   3. inference frames/s of the shipped checkpoint (bench/bench_predict.py);
-#   4. runtime against the number of people with `small` (bench/runtime_vs_people.py, issue 8 claim 2);
+#   4. runtime against the number of people with `small` (bench/runtime_vs_people.py, the paper's claim 2);
 #   5. the shipped checkpoint trained on for TRAIN_SECONDS on SynthTrack default (F = 3, bf16, 14 loader workers),
 #      exported with its card, which nests the shipped card: sessions with a GPU extend one chain.
 # Usage (device tool, repository root): bash bench/gpu_session.sh "$OUT" [TRAIN_SECONDS]   -> at most 8 files

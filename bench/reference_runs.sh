@@ -4,7 +4,7 @@
 # models initialised from it (`--init-from`, inflated over frames by pavenet_lite/model/inflate.py):
 #   default: F=1 (a third of the budget) -> F=3 (two thirds): the shipped checkpoint;
 #   hard:    F=1 (a third) -> F=3 and F=1 continued from the same weights for the same number of steps (a third
-#            each, run one after the other): the video-vs-image comparison of issue 8, claim 1.
+#            each, run one after the other): the video-vs-image comparison (the paper's claim 1).
 # Usage: bash bench/reference_runs.sh OUT_DIR [BUDGET_SECONDS]
 set -euo pipefail
 out=${1:?OUT_DIR}; budget=${2:-900}

@@ -1,4 +1,4 @@
-"""How much can seeing other frames gain on a SynthTrack split? AP on its clean vs degraded frames (issue 8, claim 1).
+"""How much can seeing other frames gain on a SynthTrack split? AP on its clean vs degraded frames (claim 1).
 
     OMP_NUM_THREADS=1 python bench/temporal_headroom.py --data HARD_DIR \\
         --checkpoint data/checkpoints/hard_tiny_f1.pt data/checkpoints/hard_tiny_f3.pt \\

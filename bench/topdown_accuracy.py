@@ -1,4 +1,4 @@
-"""Train the two-stage baseline on SynthTrack and score it with the PAVE-Net evaluator (issue 8, claim 2 accuracy).
+"""Train the two-stage baseline on SynthTrack and score it with the PAVE-Net evaluator (claim 2: accuracy).
 
     OMP_NUM_THREADS=1 python bench/topdown_accuracy.py --data DIR --steps 3000 --batch-size 8 --json docs/topdown_default.json
 

@@ -1,4 +1,4 @@
-"""Claim 1 of the paper in miniature: does a video model (F = 3) beat the image model (F = 1)? (issue 8)
+"""Claim 1 of the paper in miniature: does a video model (F = 3) beat the image model (F = 1)?
 
     OMP_NUM_THREADS=1 python bench/video_vs_image.py --data HARD_DIR --json docs/video_vs_image.json \
         --run "F=3" RUN_F3_S0 RUN_F3_S1 RUN_F3_S2 --run "F=1" RUN_F1_S0 RUN_F1_S1 RUN_F1_S2 \

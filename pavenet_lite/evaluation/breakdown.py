@@ -2,7 +2,7 @@
 
 PoseTrack mAP pools every joint into one ranked list, so it cannot say whether a video model's gain comes from joints
 hidden in the centre frame or from degraded (blurred, noisy, dark) frames, which is where temporal context should help
-(issue 8, claim 1). This breakdown answers that with a simpler, localisation-only measure:
+(the paper's first claim). This breakdown answers that with a simpler, localisation-only measure:
 
 1. per evaluated frame, each GT person is paired with one prediction (score >= `min_score`) by a Hungarian
    assignment that maximises the number of PCKh hits (d <= 0.5 x 0.6 x head-box diagonal, the mAP's criterion);
