@@ -266,8 +266,9 @@ def pose_attention_figure(clip: ClipAttention, layer: int, query: int, head: int
         ", all keypoints" if keypoint is None else f", {MODEL_NAMES[keypoint]}")
     levels = " ".join(f'<span style="color:{LEVEL_COLOURS[lv % len(LEVEL_COLOURS)]}">\u25cf</span> {lv}'
                       for lv in range(loc.shape[2]))
-    fig.add_annotation(text=f"sample colour = level: {levels}", xref="paper", yref="paper", x=0, y=1.13,
-                       xanchor="left", showarrow=False, font={"size": 11, "color": "white"}, bgcolor="#555")
+    fig.add_annotation(text=f"sample colour = level: {levels}", xref="paper", yref="paper", x=1, y=1.16,
+                       xanchor="right", yanchor="bottom", showarrow=False, font={"size": 11, "color": "white"},
+                       bgcolor="#555")
     # No fixed width: the figure fills the notebook's column (a laptop with the file browser open included).
     fig.update_layout(title=f"pose layer {layer}, query {query}: {what}", height=300, autosize=True,
                       margin={"l": 10, "r": 10, "t": 80, "b": 10}, legend={"orientation": "h", "y": -0.05})
