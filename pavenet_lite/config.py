@@ -140,7 +140,9 @@ class PAVENetConfig:
                     num_heads=4, enc_points=4, enc_layers=2, pose_layers=2, joint_layers=1, joint_points=4,
                     num_queries=30, num_refine=10, max_size=192, lr=1e-3, grad_clip=1.0, accum_steps=1,
                     lr_mult_keywords=("sampling_offsets",),  # trained from scratch: the backbone at full lr
-                    epochs=30, lr_drop_epoch=25)
+                    epochs=30, lr_drop_epoch=25,
+                    # from scratch on a CPU these learn ~2x faster (docs/benchmarks.md, "Making it learn")
+                    loss_l1=5.0, loss_hm=2.0, query_nms=0.3, ema_decay=0.999)
         return cls(**{**base, **overrides})
 
     @classmethod
