@@ -49,7 +49,7 @@ _NOTEBOOK_LINK = re.compile(r"(\]\(|href=[\"'])(\./)?([\w.-]+)\.ipynb")
 _RELATIVE_LINK = re.compile(r"\]\((\.\./[^)\s#]+)(#[^)\s]*)?\)")
 # Display math first, then inline math; neither inside code spans or fenced code (those are split off first).
 _DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
-_INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
+_INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\s)((?:[^$\n]|\n(?!\n))+?)(?<!\s)\$(?!\d)")   # may wrap a line
 _CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
 
 
