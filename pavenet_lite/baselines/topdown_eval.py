@@ -15,7 +15,7 @@ from pavenet_lite.data.annotations import Person, Video
 from pavenet_lite.data.clips import PoseTrackClips, collate_clips
 from pavenet_lite.data.posetrack import read_split
 from pavenet_lite.evaluation.writer import person_from_model
-from pavenet_lite.model.postprocess import normalised_to_pixels
+from pavenet_lite.keypoint_ops import normalised_to_pixels
 from pavenet_lite.predict import prediction_videos
 
 
