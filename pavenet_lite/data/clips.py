@@ -18,7 +18,7 @@ from pavenet_lite.data.annotations import Person, Video
 from pavenet_lite.data.errors import AnnotationError, MissingImageError
 from pavenet_lite.data.posetrack import image_path, read_split
 from pavenet_lite.data.transforms import AugmentConfig, ClipTransform, transform_people
-from pavenet_lite.joints import K, MODEL_TO_PT18
+from pavenet_lite.joints import K, pt18_to_model
 from pavenet_lite.keypoint_ops import pixels_to_normalised
 
 
@@ -54,19 +54,18 @@ def build_target(people: Sequence[Person], size: tuple[int, int]) -> dict[str, t
     Returns keypoints [G, K, 2], annotated [G, K], visible [G, K], areas [G], boxes [G, 4] (xyxy), track_ids [G].
     """
     h, w = size
-    idx = list(MODEL_TO_PT18)
     keypoints, annotated, visible, areas, boxes, track_ids = [], [], [], [], [], []
     for p in people:
-        ann = p.annotated[idx]
+        ann = pt18_to_model(p.annotated)
         if not ann.any():
             continue
-        kp = p.keypoints[idx]  # [K, 2] pixels
+        kp = pt18_to_model(p.keypoints)  # [K, 2] pixels
         box = _box_xyxy(p, kp[ann])
         # At least one pixel of area: OKS divides by it, and a single annotated joint has zero extent.
         areas.append(max((box[2] - box[0]) * (box[3] - box[1]), 1.0) / (w * h))
         keypoints.append(pixels_to_normalised(kp, w, h))
         annotated.append(ann)
-        visible.append(p.visible[idx] & ann)
+        visible.append(pt18_to_model(p.visible) & ann)
         boxes.append(pixels_to_normalised(box.reshape(2, 2), w, h).reshape(4))
         track_ids.append(p.track_id)
     g = len(keypoints)
