@@ -28,7 +28,8 @@ def test_quickstart_writes_data_previews_and_a_json_table(tmp_path, monkeypatch,
     assert isinstance(result, dict), "mini_val_map.json must hold the table itself, not a JSON string of it"
     assert list(result["table"]) == ["Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total"]
     # The file holds the table the command printed (poseval's format, one decimal).
-    row = re.search(r"^&\s*([\w.]+(?:\s*&\s*[\w.]+){7})\s*\\\\$", printed, re.M)
+    cell = r"(?:[\d.]+|nan)"
+    row = re.search(rf"^&\s*({cell}(?:\s*&\s*{cell}){{7}})\s*\\\\$", printed, re.M)
     assert row is not None, printed
-    assert [cell.strip() for cell in row.group(1).split("&")] == [
+    assert [c.strip() for c in row.group(1).split("&")] == [
         "nan" if v is None else "%1.1f" % v for v in result["table"].values()]
