@@ -23,7 +23,6 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, NoReturn
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.data.errors import AnnotationError
@@ -378,6 +377,8 @@ def read_dir(ann_dir: str | Path, kind: str = "gt", progress: bool = False,
     files = sorted(ann_dir.glob("*.json"))
     if not files:
         raise AnnotationError(ann_dir, "*.json", "at least one annotation file", "an empty directory")
+    from tqdm.auto import tqdm  # on use: its import would slow the start of every command that reads a file
+
     return [read_video(p, kind, require_labeled)
             for p in tqdm(files, desc=f"read {ann_dir.name}", disable=not progress)]
 
