@@ -121,6 +121,9 @@ GOOD = {
     "prediction of an unknown image with bad keypoints (never read)": (_edited(lambda d: (
         [a.pop("bbox_head") for a in d["annotations"]],
         d["annotations"].append({"image_id": 5, "track_id": 1, "keypoints": ["x"]}))), "pred"),
+    "a key written with a unicode escape": (json.dumps(_edited(lambda d: (
+        [a.pop("bbox_head") for a in d["annotations"]], [a.update(scores=[0.25] * 17) for a in d["annotations"]])))
+        .replace('"scores"', '"\\u0073cores"'), "pred"),
     "bools as object values": (_edited(lambda d: [img.update(is_labeled=True, has_no_densepose=False)
                                                   for img in d["images"]]), "gt"),
 }
@@ -129,7 +132,9 @@ GOOD = {
 @pytest.mark.parametrize("case", sorted(GOOD))
 def test_edge_cases_give_the_same_arrays(tmp_path, case, fast_only):
     data, kind = GOOD[case]
-    check_fast(write(tmp_path, "000342_mpii_test.json", data), kind)
+    got = check_fast(write(tmp_path, "000342_mpii_test.json", data), kind)
+    if "escape" in case:
+        assert got.scored.all() and (got.scores[got.annotated] == 0.25).all()
 
 
 def test_unknown_images_warn_as_the_general_reader_does(tmp_path):

@@ -156,11 +156,12 @@ def _rows(values: list, width: int) -> np.ndarray:
     return a.astype(np.float64, copy=False)
 
 
-def _boxes(values: list, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Optional [x, y, w, h] fields (absent, null or [] = none) of the kept annotations -> (present [m], xywh)."""
-    values = [v for v, k in zip(values, kept) if k]
-    present = np.array([v is not None and v != [] for v in values], dtype=bool).reshape(-1)
-    return present, _rows([v for v, p in zip(values, present) if p], 4)
+def _optional_rows(values: list, width: int, absent=lambda v: v is None or v == []) -> tuple[np.ndarray, np.ndarray]:
+    """An optional field holding `width` numbers, one value per annotation -> (present [m], rows [present, width])."""
+    if None not in values and [] not in values:  # the usual file: every annotation has it (else _rows fails)
+        return np.ones(len(values), dtype=bool), _rows(values, width)
+    present = np.array([not absent(v) for v in values], dtype=bool).reshape(-1)
+    return present, _rows([v for v, p in zip(values, present) if p], width)
 
 
 def _polygons(xs: object, ys: object) -> list[np.ndarray]:
@@ -182,11 +183,16 @@ def _read_pt18(data: object, text: str, path: Path, kind: str) -> VideoArrays:
     images = data["images"]
     order = pt18_joint_order(data, path)  # its errors come first in the reader too
     n = len(order)
+    plain = "\\" not in text  # no escapes: a key absent from the text is absent from every object
+
+    def column(items: list[dict], key: str) -> list:
+        return [item.get(key) for item in items] if f'"{key}"' in text or not plain else [None] * len(items)
+
     try:
         image_ids = _ints([img["id"] for img in images])
         names = [img["file_name"] for img in images]
-        sizes = [img.get(k) for img in images for k in ("width", "height")]
-        regions = [(t, img.get("ignore_regions_x"), img.get("ignore_regions_y")) for t, img in enumerate(images)]
+        sizes = column(images, "width") + column(images, "height")
+        regions = zip(range(len(images)), column(images, "ignore_regions_x"), column(images, "ignore_regions_y"))
     except (KeyError, TypeError, AttributeError):  # a field missing, an entry that is not an object
         raise _NotFast from None
     if set(map(type, names)) - {str} or "" in names or len(np.unique(image_ids)) != len(image_ids):
@@ -207,18 +213,16 @@ def _read_pt18(data: object, text: str, path: Path, kind: str) -> VideoArrays:
     if kind == "gt" and not kept.all():
         raise _NotFast
     frame = by_id[pos[kept]]  # [m] frame of each kept annotation
-    kept_anns = [a for a, k in zip(anns, kept) if k]
+    kept_anns = anns if kept.all() else [a for a, k in zip(anns, kept) if k]
     try:
         track_id = _ints([a["track_id"] for a in kept_anns])
         triples = _rows([a["keypoints"] for a in kept_anns], 3 * n).reshape(-1, n, 3)  # [m, n, 3]
     except (KeyError, TypeError):
         raise _NotFast from None
-    has_head, head = _boxes([a.get("bbox_head") for a in anns], kept)
-    _boxes([a.get("bbox") for a in anns], kept)  # checked, not used by the evaluation
-    score_lists = [a.get("scores") for a in kept_anns]
-    scored = np.array([bool(s) for s in score_lists], dtype=bool).reshape(-1)  # [] counts as missing, as in poseval
-    score_rows = _rows([s for s, k in zip(score_lists, scored) if k], n)
-    person_scores = [a["score"] for a in kept_anns if a.get("score") is not None]
+    has_head, head = _optional_rows(column(kept_anns, "bbox_head"), 4)
+    _optional_rows(column(kept_anns, "bbox"), 4)  # checked, not used by the evaluation
+    scored, score_rows = _optional_rows(column(kept_anns, "scores"), n, lambda v: not v)  # as in poseval: [] = none
+    person_scores = [v for v in column(kept_anns, "score") if v is not None]
     if not _is_number(person_scores) or not np.isfinite(np.array(person_scores, dtype=np.float64)).all():
         raise _NotFast
 

@@ -18,7 +18,7 @@ from pavenet_lite.data.annotations import Video
 from pavenet_lite.data.errors import AnnotationError
 from pavenet_lite.data.posetrack_arrays import VideoArrays, arrays_from_video
 from pavenet_lite.data.read_many import read_many, replay
-from pavenet_lite.evaluation.ignore_regions import points_in_polygon
+from pavenet_lite.evaluation.ignore_regions import points_in_polygons
 from pavenet_lite.evaluation.input_checks import require_frames, warn_misaligned
 from pavenet_lite.evaluation.pairing import (
     MAX_TRACK_ID, EvaluationError, check_pred_dir, gt_files, missing_prediction, pair_by_name)
@@ -187,12 +187,17 @@ def evaluated_frames(pairs: list[Pair]) -> EvaluatedFrames:
         raise EvaluationError(f"{_where(frames, pairs, frames.pred, 1, bad[0])}: field 'scores' has NaN/inf values")
 
     regions = [(frame_of[i][t], poly) for i, (g, _) in enumerate(pairs) for t, polygons in g.ignore_regions.items()
-               for poly in polygons]
-    for f, poly in regions:  # joints strictly inside an ignore region vanish from GT and predictions
-        if f >= 0:
-            for people in (frames.gt, frames.pred):
-                sel = slice(people.offsets[f], people.offsets[f + 1])
-                people.has[sel] &= ~points_in_polygon(people.xy[sel].reshape(-1, 2), poly).reshape(-1, J)
+               for poly in polygons if frame_of[i][t] >= 0]
+    if regions:  # joints strictly inside an ignore region vanish from GT and predictions
+        at = np.array([f for f, _ in regions])  # [R] evaluated frame of each polygon
+        for people in (frames.gt, frames.pred):
+            count = people.offsets[at + 1] - people.offsets[at]  # [R] people of each polygon's frame
+            rows = np.repeat(people.offsets[at] - np.cumsum(count) + count, count) + np.arange(count.sum())
+            inside = points_in_polygons(people.xy[rows].reshape(-1, 2), [p for _, p in regions],
+                                        np.repeat(np.arange(len(regions)), count * J)).reshape(-1, J)
+            hidden = np.zeros_like(people.has)
+            np.logical_or.at(hidden, rows, inside)  # a frame can have several polygons
+            people.has &= ~hidden
     framed = np.bincount(frames.pred.frame[frames.pred.has.any(axis=1)], minlength=base) > 0
     bad = np.flatnonzero(np.isnan(frames.gt.head) & frames.gt.has.any(axis=1) & framed[frames.gt.frame])
     if len(bad):
