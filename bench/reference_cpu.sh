@@ -9,7 +9,8 @@
 # Usage: bash bench/reference_cpu.sh WORK_DIR [PHASE1_STEPS] [PHASE2_STEPS]
 set -euo pipefail
 work=${1:?WORK_DIR}; steps1=${2:-5000}; steps2=${3:-1500}
-# Auxiliary joint heatmaps, EMA weights and distinct queries (docs/benchmarks.md, "Making it learn").
+# The `tiny` preset's training aids, spelled out so that the recipe survives a change of the preset: auxiliary
+# joint heatmaps, EMA weights, distinct queries (docs/recipe_ablation.json, notebook 03 section 7).
 recipe=(loss_l1=5.0 loss_hm=2.0 ema_decay=0.999 query_nms=0.3)
 export OMP_NUM_THREADS=2
 python -m pavenet_lite synth --out "$work/default" --preset default --seed 0 --quiet

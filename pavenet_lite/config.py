@@ -50,6 +50,8 @@ class PAVENetConfig:
     joint_points: int = 4                    # P of the joint decoder, per frame / level / head
     num_queries: int = 300                   # Q
     num_groups: int = 1                      # query groups of Q in training (Group DETR); inference uses one
+    dn_groups: int = 0                       # rows of pose-denoising queries per clip in training (0: off)
+    dn_noise: float = 0.2                    # denoising noise, x sqrt(person area) per coordinate (pose_denoising.py)
     query_nms: float = 0.0                   # > 0: distinct queries, OKS threshold (model/query_selection.py)
     num_refine: int = 20                     # persons passed to the joint decoder at inference (top-k)
     num_keypoints: int = NUM_JOINTS          # K
@@ -101,6 +103,8 @@ class PAVENetConfig:
             ("loss_hm", self.loss_hm >= 0.0, ">= 0"),
             ("enc_repeats", self.enc_repeats >= 1, ">= 1"),
             ("num_groups", self.num_groups >= 1, ">= 1"),
+            ("dn_groups", self.dn_groups >= 0, ">= 0"),
+            ("dn_noise", 0.0 < self.dn_noise <= 1.0, "in (0, 1]"),
             ("query_nms", 0.0 <= self.query_nms <= 1.0, "in [0, 1]"),
             ("cls_quality", self.cls_quality >= 0.0, ">= 0"),
             ("ema_decay", 0.0 <= self.ema_decay < 1.0, "in [0, 1)"),
@@ -140,7 +144,9 @@ class PAVENetConfig:
                     num_heads=4, enc_points=4, enc_layers=2, pose_layers=2, joint_layers=1, joint_points=4,
                     num_queries=30, num_refine=10, max_size=192, lr=1e-3, grad_clip=1.0, accum_steps=1,
                     lr_mult_keywords=("sampling_offsets",),  # trained from scratch: the backbone at full lr
-                    epochs=30, lr_drop_epoch=25)
+                    epochs=30, lr_drop_epoch=25,
+                    # from scratch on a CPU these learn ~2x faster (docs/benchmarks.md, "Making it learn")
+                    loss_l1=5.0, loss_hm=2.0, query_nms=0.3, ema_decay=0.999)
         return cls(**{**base, **overrides})
 
     @classmethod

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from pavenet_lite.joints import MODEL_OKS_SIGMAS
 from pavenet_lite.model.joint_heatmap import heatmap_loss
+from pavenet_lite.model.pose_denoising import denoising_matches
 
 if TYPE_CHECKING:
     from pavenet_lite.matcher import HungarianMatcher
@@ -182,7 +183,7 @@ class SetCriterion(nn.Module):
                 valid = enc.get("valid")
                 matches = self.matcher(enc, targets, valid=valid, repeats=self.enc_repeats)
                 terms |= self._pose_terms(enc, _concat_targets(targets, device), matches, flows["enc"], "enc", valid)
-            targets = per_group(targets, outputs)
+            clip_targets, targets = targets, per_group(targets, outputs)
             gt = _concat_targets(targets, device)
             for d, layer in enumerate([*outputs.get("aux_outputs", []), outputs]):
                 matches = self.matcher(layer, targets)
@@ -195,6 +196,8 @@ class SetCriterion(nn.Module):
                 terms["loss_hm_enc"] = focal / num_peaks
             if self.weights["neighbour"] > 0 and outputs["frame_keypoints"].shape[1] > 1:
                 terms["loss_neighbour_frames"] = self._neighbour_term(outputs["frame_keypoints"], targets, matches)
+            if outputs.get("dn_outputs"):
+                terms |= self._denoising_terms(outputs["dn_outputs"], clip_targets, flows["dec"])
             terms["loss"] = sum(self.weight(name) * value for name, value in terms.items())
         return terms
 
@@ -222,6 +225,18 @@ class SetCriterion(nn.Module):
                else sigmoid_focal_loss(logits, labels, self.alpha, self.gamma))
         terms = {f"loss_cls_{where}": cls / num_pos}
         return terms | self._keypoint_terms(pred, sigma, gt, gt_idx, flow, where, num_pos, num_coords)
+
+    def _denoising_terms(self, layers: list[dict[str, Tensor]], targets: list[dict[str, Tensor]],
+                         flow: nn.Module) -> dict[str, Tensor]:
+        """Every pose layer's denoising rows (`model/pose_denoising.py`) with their known pairing: positives are
+        scored and regressed like matched queries, negatives and empty slots only scored as "no person"."""
+        groups = layers[0]["pred_logits"].shape[0] // len(targets)
+        matches = denoising_matches(targets, groups)
+        gt = _concat_targets([t for t in targets for _ in range(groups)], layers[0]["pred_logits"].device)
+        terms: dict[str, Tensor] = {}
+        for d, layer in enumerate(layers):
+            terms |= self._pose_terms(layer, gt, matches, flow, f"dn_{d}")
+        return terms
 
     def _refine_terms(self, outputs: dict[str, Any], gt: dict[str, Any], last_matches: list[tuple[Tensor, Tensor]],
                       flow: nn.Module) -> dict[str, Tensor]:

@@ -275,7 +275,7 @@ class Trainer:
             ctx = self.ddp.no_sync() if no_sync else contextlib.nullcontext()
             with ctx:
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.tcfg.amp):
-                    outputs = net(clips, masks, select=self.criterion.selector(targets))
+                    outputs = net(clips, masks, select=self.criterion.selector(targets), targets=targets)
                 losses = self.criterion(outputs, targets, self.model.flows)
                 self.scaler.scale(losses["loss"] / len(micro_batches)).backward()
             for k, v in losses.items():

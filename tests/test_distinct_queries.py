@@ -58,8 +58,7 @@ def test_distinct_top_matches_a_loop(threshold):
 
 def test_query_nms_off_is_the_plain_top_q(synth_small):
     torch.manual_seed(0)
-    model = build_model(get_config("tiny", num_frames=1, **FAST_MODEL)).eval()
-    assert model.query_selection.query_nms == 0.0
+    model = build_model(get_config("tiny", num_frames=1, query_nms=0.0, **FAST_MODEL)).eval()
     torch.manual_seed(0)
     distinct = build_model(get_config("tiny", num_frames=1, query_nms=0.3, **FAST_MODEL)).eval()
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), distinct.state_dict().values()))

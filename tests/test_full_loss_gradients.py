@@ -36,6 +36,11 @@ def test_every_parameter_gets_a_gradient_from_the_full_loss(synth_small, frames,
     assert dead == []
     expected = {"loss_cls_enc", "loss_rle_enc", *(f"loss_{k}_{d}" for k in ("cls", "rle") for d in range(cfg.pose_layers)),
                 *(f"loss_rle_refine_{j}" for j in range(cfg.joint_layers)), "loss"}
+    if cfg.loss_l1 > 0:
+        expected |= {"loss_l1_enc", *(f"loss_l1_{d}" for d in range(cfg.pose_layers)),
+                     *(f"loss_l1_refine_{j}" for j in range(cfg.joint_layers))}
+    if cfg.loss_hm > 0:
+        expected.add("loss_hm_enc")
     if neighbour > 0:
         expected.add("loss_neighbour_frames")
         assert losses["loss_neighbour_frames"] > 0

@@ -108,6 +108,8 @@ def stand_in_loss(model, out) -> torch.Tensor:
         loss = loss + r["pred_keypoints"].pow(2).sum() + r["pred_sigmas"].pow(2).sum()
         loss = loss - model.flows["refine"].log_prob(r["pred_keypoints"] - 0.5).sum()
     loss = loss - model.flows["enc"].log_prob(enc["pred_keypoints"][v] - 0.5).sum()
+    if "heatmap" in out:
+        loss = loss + out["heatmap"]["logits"].pow(2).sum()
     return loss - model.flows["dec"].log_prob(out["pred_keypoints"] - 0.5).sum()
 
 

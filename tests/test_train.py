@@ -212,5 +212,5 @@ def test_export_keeps_weights_config_and_card_only(synth_small, tmp_path):
     export_checkpoint(tmp_path / "run" / "last.pt", tmp_path / "slim.pt", card=card)
     slim = load_checkpoint(tmp_path / "slim.pt")
     assert set(slim) == {"format", "model", "config", "step", "card"}
-    assert all(torch.equal(slim["model"][k], v) for k, v in trainer.model.state_dict().items())
+    assert all(torch.equal(slim["model"][k], v) for k, v in trainer.eval_model().state_dict().items())
     assert json.loads((tmp_path / "slim.json").read_text()) == card

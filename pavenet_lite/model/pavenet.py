@@ -26,6 +26,7 @@ from pavenet_lite.model.joint_decoder import JointDecoder
 from pavenet_lite.model.joint_heatmap import JointHeatmapHead
 from pavenet_lite.model.neck import Neck
 from pavenet_lite.model.pose_decoder import PoseDecoder
+from pavenet_lite.model.pose_denoising import PoseDenoising
 from pavenet_lite.model.position_encoding import PositionEncoding, level_masks, valid_ratios
 from pavenet_lite.model.query_selection import QuerySelection
 from pavenet_lite.model.spatial_encoder import SpatialEncoder, token_centres
@@ -58,13 +59,16 @@ class PAVENet(nn.Module):
         self.flows = nn.ModuleDict(flows)
         # Built last, so that switching it on leaves the initialisation of everything above unchanged.
         self.heatmap_head = JointHeatmapHead(C, K) if cfg.loss_hm > 0 else None
+        self.denoising = PoseDenoising(C, cfg.dn_groups, cfg.dn_noise) if cfg.dn_groups > 0 else None
 
     def forward(self, clips: torch.Tensor, masks: torch.Tensor, select: Select | None = None,
-                return_attention: bool = False) -> dict[str, Any]:
+                return_attention: bool = False, targets: list[dict[str, torch.Tensor]] | None = None
+                ) -> dict[str, Any]:
         """clips `[B, F, 3, H, W]`, masks `[B, H, W]` (True = padding) -> output dict of docs/design.md.
 
         `select(pose_outputs) -> list of B LongTensors [P_b]` picks the pose queries refined by the joint decoder
-        (training: the matched queries); None takes the top `cfg.num_refine` by score.
+        (training: the matched queries); None takes the top `cfg.num_refine` by score. `targets` (training, with
+        `cfg.dn_groups` > 0) adds the pose-denoising rows' outputs as `outputs["dn_outputs"]`.
         """
         cfg = self.cfg
         B, Fr = clips.shape[:2]
@@ -88,6 +92,9 @@ class PAVENet(nn.Module):
         if self.heatmap_head is not None and self.training:
             finest = memory[:, c, :shapes[0][0] * shapes[0][1]]                   # [B, H_0 * W_0, C]
             heatmap = {"logits": self.heatmap_head(finest, shapes[0]), "valid": ~lvl_masks[0], "ratios": ratios[:, 0]}
+        dn_outputs = None
+        if self.denoising is not None and self.training and targets is not None:
+            dn_outputs = self._denoise(targets, memory, mask, shapes, ratios)
         # Query groups (Group DETR) fold into the batch: row b * G + g is group g of clip b. The groups share the
         # clip and its proposals but never attend to each other, and each is matched one-to-one on its own.
         G = cfg.num_groups if self.training and not return_attention else 1
@@ -106,6 +113,8 @@ class PAVENet(nn.Module):
                                "frame_keypoints": refs[-1]}
         if heatmap is not None:
             out["heatmap"] = heatmap
+        if dn_outputs is not None:
+            out["dn_outputs"] = dn_outputs
 
         chosen = self._select(out, select)
         P = max(int(ix.numel()) for ix in chosen)
@@ -132,6 +141,21 @@ class PAVENet(nn.Module):
         if return_attention:
             out["attention"] = self._attention(masks, shapes, ratios, enc_attn, pose_attn, joint_attn, valid, B, Fr)
         return out
+
+    def _denoise(self, targets: list[dict[str, torch.Tensor]], memory: torch.Tensor, mask: torch.Tensor,
+                 shapes: list[tuple[int, int]], ratios: torch.Tensor) -> list[dict[str, torch.Tensor]] | None:
+        """Pose decoder outputs of the denoising rows (`pose_denoising.py`), per layer: "pred_logits" `[B*n, D]`,
+        "pred_keypoints" / "pred_sigmas" `[B*n, D, K, 2]` with n = `cfg.dn_groups` rows per clip, D = 2 G_max."""
+        queries = self.denoising(targets)
+        if queries is None:
+            return None
+        query, query_pos, reference = queries                                      # [B*n, D, C] x 2, [B*n, D, K, 2]
+        n, Fr = self.cfg.dn_groups, memory.shape[1]
+        hidden, refs, _ = self.pose_decoder(query, query_pos, reference[:, None].expand(-1, Fr, -1, -1, -1),
+                                            memory.repeat_interleave(n, 0), mask.repeat_interleave(n, 0), shapes,
+                                            ratios.repeat_interleave(n, 0), False)
+        return [{"pred_logits": cls(h).squeeze(-1), "pred_keypoints": r[:, Fr // 2], "pred_sigmas": sig(h)}
+                for h, r, cls, sig in zip(hidden, refs, self.cls_heads, self.sigma_heads)]
 
     def _select(self, pose_outputs: dict[str, Any], select: Select | None) -> list[torch.Tensor]:
         if select is None:
