@@ -17,7 +17,7 @@ from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.evaluation import posetrack_map
 from pavenet_lite.evaluation.posetrack_map import (
     EvaluationError, evaluate_posetrack, voc_ap)
-from pavenet_lite.evaluation.ignore_regions import points_in_polygon
+from pavenet_lite.evaluation.ignore_regions import points_in_polygon, points_in_polygons
 from pavenet_lite.joints import NUM_PT18, POSEVAL_NAMES, POSEVAL_TO_PT18, PT18_NAMES
 
 EARS = (PT18_NAMES.index("left_ear"), PT18_NAMES.index("right_ear"))
@@ -348,6 +348,19 @@ def test_points_in_polygon_matches_strict_interior_of_l_shape():
     closed = np.concatenate([poly, poly[:1]])  # an explicit closing vertex changes nothing
     np.testing.assert_array_equal(points_in_polygon(pts, closed), expected)
     assert not points_in_polygon(pts, poly[:2]).any()  # degenerate: no interior
+
+
+def test_points_in_polygons_equals_one_polygon_at_a_time():
+    # Polygons of 2 to 7 vertices (some closed explicitly), points on a grid that hits vertices and edges.
+    rng = np.random.default_rng(0)
+    polygons = [np.round(rng.uniform(0, 8, (v, 2))) for v in (3, 5, 2, 7, 4, 6)]
+    polygons[4] = np.concatenate([polygons[4], polygons[4][:1]])
+    xs, ys = np.meshgrid(np.arange(0, 8.5, 0.5), np.arange(0, 8.5, 0.5))
+    pts = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    owner = rng.integers(0, len(polygons), len(pts))
+    expected = np.array([points_in_polygon(p[None], polygons[k])[0] for p, k in zip(pts, owner)])
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(points_in_polygons(pts, polygons, owner), expected)
 
 
 # --------------------------------------------------------------------------------------- naive loop reference

@@ -16,6 +16,11 @@ class AnnotationError(ValueError):
         tail = "" if got is None else f", got {got}"
         super().__init__(f"{self.path}: {field}: expected {expected}{tail}")
 
+    def __reduce__(self):
+        # Rebuilt from its four parts (the default would call __init__ with the message alone), so that an error
+        # raised while reading in a worker process arrives whole.
+        return type(self), (self.path, self.field, self.expected, self.got)
+
 
 class MissingImageError(AnnotationError):
     """A frame listed in an annotation file whose image file is missing or unreadable."""

@@ -23,14 +23,14 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, NoReturn
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.data.errors import AnnotationError
-from pavenet_lite.data.posetrack_writer import posetrack18_image_id
+from pavenet_lite.data.image_ids import posetrack18_image_id
 from pavenet_lite.joints import NUM_PT18, POSEVAL_TO_PT18, PT18_NAMES
 
-__all__ = ["AnnotationError", "read_video", "read_dir", "read_split", "image_path"]
+__all__ = ["AnnotationError", "read_video", "video_from_json", "read_text", "parse_json", "read_dir", "read_split",
+           "image_path"]
 
 KINDS = ("gt", "pred")
 
@@ -104,15 +104,20 @@ class _Fields:
         return np.asarray(values, dtype=np.float64).reshape(len(values))
 
 
-def _load_json(path: Path) -> Any:
+def read_text(path: Path) -> str:
+    """The UTF-8 text of an annotation file; a missing, unreadable or non-UTF-8 file raises AnnotationError."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise AnnotationError(path, "<file>", "an existing annotation file") from None
     except UnicodeDecodeError as e:
         raise AnnotationError(path, "<json>", "UTF-8 JSON text", str(e)) from None
     except OSError as e:
         raise AnnotationError(path, "<file>", "a readable annotation file", str(e)) from None
+
+
+def parse_json(text: str, path: Path) -> Any:
+    """`json.loads(text)`; malformed JSON raises AnnotationError naming `path`, line and column."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -126,6 +131,11 @@ def _empty_person(track_id: int) -> Person:
 
 
 # ----------------------------------------------------------------------------------------------------- PoseTrack18/21
+def pt18_joint_order(data: dict, path: Path) -> np.ndarray:
+    """PT18 index of each keypoint triple of the file, from `categories[0].keypoints` (PT18 order if absent)."""
+    return _pt18_joint_order(data, _Fields(path))
+
+
 def _pt18_joint_order(data: dict, f: _Fields) -> np.ndarray:
     """PT18 index of each keypoint triple of the file, from `categories[0].keypoints` (PT18 order if absent)."""
     categories = data.get("categories")
@@ -231,13 +241,17 @@ def _read_pt18(data: dict, kind: str, f: _Fields) -> list[Frame]:
             continue
         frames[index_of[image_id]].people.append(_pt18_person(ann, where, order, kind, f))
     if dropped:
-        warnings.warn(f"{f.path}: {len(dropped)} annotations have an image_id listed in no entry of `images` (e.g. "
-                      f"{sorted(set(dropped))[:3]}); poseval ignores them, so they count as not predicted",
-                      stacklevel=4)
+        warn_unknown_images(f.path, dropped)
     for frame, explicit in zip(frames, explicit_label):
         if not explicit:  # prediction files and minimal GT: a frame with people is a labelled frame
             frame.is_labeled = bool(frame.people)
     return frames
+
+
+def warn_unknown_images(path: Path, dropped: list[int]) -> None:
+    """The warning for prediction annotations whose `image_id` is in no entry of `images` (poseval drops them)."""
+    warnings.warn(f"{path}: {len(dropped)} annotations have an image_id listed in no entry of `images` (e.g. "
+                  f"{sorted(set(dropped))[:3]}); poseval ignores them, so they count as not predicted", stacklevel=5)
 
 
 # ------------------------------------------------------------------------------------------------------- PoseTrack17
@@ -333,8 +347,15 @@ def read_video(path: str | Path, kind: str = "gt", require_labeled: bool = False
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     path = Path(path)
+    return video_from_json(parse_json(read_text(path), path), path, kind, require_labeled)
+
+
+def video_from_json(data: Any, path: str | Path, kind: str = "gt", require_labeled: bool = False) -> Video:
+    """`read_video` of a file already parsed by `json.loads` (`data`); errors still name `path`."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    path = Path(path)
     f = _Fields(path)
-    data = _load_json(path)
     f.dict_(data, "<top level>")
     if "annolist" in data:
         frames, label_field = _read_pt17(data, kind, f), "annolist[*].is_labeled"
@@ -356,6 +377,8 @@ def read_dir(ann_dir: str | Path, kind: str = "gt", progress: bool = False,
     files = sorted(ann_dir.glob("*.json"))
     if not files:
         raise AnnotationError(ann_dir, "*.json", "at least one annotation file", "an empty directory")
+    from tqdm.auto import tqdm  # on use: its import would slow the start of every command that reads a file
+
     return [read_video(p, kind, require_labeled)
             for p in tqdm(files, desc=f"read {ann_dir.name}", disable=not progress)]
 

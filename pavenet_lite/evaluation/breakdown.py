@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from pavenet_lite.data.annotations import Person, Video
 from pavenet_lite.evaluation.pairing import EvaluationError, check_pair, load_pairs, location
@@ -54,6 +53,8 @@ def frame_hits(gt: list[Person], pred: list[Person], where: str = "") -> np.ndar
     if G == 0 or not pred:
         return np.zeros((G, J), bool)
     hit = pair_hits(gt, pred, where)                                                   # [P, G, J]
+    from scipy.optimize import linear_sum_assignment  # on use: importing scipy would slow every `pavenet eval` start
+
     rows, cols = linear_sum_assignment(-hit.sum(-1))                                   # maximise hits
     out = np.zeros((G, J), bool)
     out[cols] = hit[rows, cols]

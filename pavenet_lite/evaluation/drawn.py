@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from pavenet_lite.data.annotations import Person, Video
 from pavenet_lite.evaluation.breakdown import pair_hits
@@ -47,6 +46,8 @@ def frame_pairs(gt: list[Person], drawn: list[Person], where: str = "") -> int:
     need = np.array([g.annotated[_PV].sum() for g in people]) / 2                      # [G]
     on = hits.sum(-1) >= need[None]                                                    # [P, G]
     # One pair on a person outweighs any number of joint hits, which only break ties.
+    from scipy.optimize import linear_sum_assignment  # on use: importing scipy would slow every `pavenet eval` start
+
     rows, cols = linear_sum_assignment(-(on * (len(_PV) + 1) + hits.sum(-1)))
     return int(on[rows, cols].sum())
 

@@ -20,37 +20,52 @@ class EvaluationError(ValueError):
     """Input the evaluator cannot score faithfully; the message names the file/video, the frame and the field."""
 
 
+def gt_files(gt_dir: str | Path) -> list[Path]:
+    """The `*.json` of a ground-truth directory, sorted by name (the order of videos everywhere)."""
+    gt_dir = Path(gt_dir)
+    if not gt_dir.is_dir():
+        raise EvaluationError(f"{gt_dir}: expected a directory of ground-truth JSON files (one per video)")
+    paths = sorted(gt_dir.glob("*.json"))
+    if not paths:
+        raise EvaluationError(f"{gt_dir}: no *.json ground-truth files found")
+    return paths
+
+
+def check_pred_dir(pred_dir: str | Path) -> Path:
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise EvaluationError(f"{pred_dir}: expected a directory of prediction JSON files (one per GT file)")
+    return pred_dir
+
+
+def missing_prediction(path: Path, gt: str) -> EvaluationError:
+    return EvaluationError(f"{path}: prediction file missing; expected one prediction file per GT file, same name "
+                           f"(GT {gt})")
+
+
+def pair_by_name(gt: list, pred: Sequence) -> list[tuple]:
+    """Pair in-memory videos (anything with a `.name`) by name, in GT order; a GT name without prediction fails."""
+    by_name = {v.name: v for v in pred}
+    missing = [v.name for v in gt if v.name not in by_name]
+    if missing:
+        raise EvaluationError(f"predictions: no prediction video for GT video(s) {missing[:5]}"
+                              f"{' ...' if len(missing) > 5 else ''}; expected one per GT video, same name")
+    return [(v, by_name[v.name]) for v in gt]
+
+
 def load_pairs(gt: str | Path | Sequence[Video], pred: str | Path | Sequence[Video]) -> list[tuple[Video, Video]]:
     """Pair every GT video with its prediction: same file basename (directories) or same `Video.name` (lists)."""
-    if isinstance(gt, (str, Path)):
-        gt_dir = Path(gt)
-        if not gt_dir.is_dir():
-            raise EvaluationError(f"{gt_dir}: expected a directory of ground-truth JSON files (one per video)")
-        gt_paths = sorted(gt_dir.glob("*.json"))
-        if not gt_paths:
-            raise EvaluationError(f"{gt_dir}: no *.json ground-truth files found")
-        gt_videos = [read_video(p, kind="gt") for p in gt_paths]
-    else:
-        gt_videos = list(gt)
+    gt_videos = [read_video(p, kind="gt") for p in gt_files(gt)] if isinstance(gt, (str, Path)) else list(gt)
     if isinstance(pred, (str, Path)):
-        pred_dir = Path(pred)
-        if not pred_dir.is_dir():
-            raise EvaluationError(f"{pred_dir}: expected a directory of prediction JSON files (one per GT file)")
+        pred_dir = check_pred_dir(pred)
         pairs = []
         for v in gt_videos:
             path = pred_dir / (Path(v.path).name if v.path else f"{v.name}.json")
             if not path.is_file():
-                raise EvaluationError(
-                    f"{path}: prediction file missing; expected one prediction file per GT file, same name "
-                    f"(GT {v.path or v.name})")
+                raise missing_prediction(path, v.path or v.name)
             pairs.append((v, read_video(path, kind="pred")))
         return pairs
-    by_name = {v.name: v for v in pred}
-    missing = [v.name for v in gt_videos if v.name not in by_name]
-    if missing:
-        raise EvaluationError(f"predictions: no prediction video for GT video(s) {missing[:5]}"
-                              f"{' ...' if len(missing) > 5 else ''}; expected one per GT video, same name")
-    return [(v, by_name[v.name]) for v in gt_videos]
+    return pair_by_name(gt_videos, pred)
 
 
 def location(video: Video, t: int, person: Person | None = None) -> str:

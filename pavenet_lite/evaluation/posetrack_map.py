@@ -30,28 +30,26 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from pavenet_lite.data.annotations import Person, Video
-from pavenet_lite.evaluation.ignore_regions import points_in_polygon
-from pavenet_lite.evaluation.input_checks import require_frames, warn_misaligned
-from pavenet_lite.evaluation.pairing import EvaluationError, check_pair, load_pairs, location
+from pavenet_lite.data.annotations import Video
+from pavenet_lite.evaluation.frame_pairing import (
+    HEAD_SIZE_FACTOR, MIN_SCORE, EvaluatedFrames, People, evaluated_frames, load_array_pairs)
+from pavenet_lite.evaluation.pairing import EvaluationError
 from pavenet_lite.files import check_output_file, write_text_atomic
-from pavenet_lite.joints import NUM_PT18, PT18_NAMES, POSEVAL_TO_PT18, TABLE_COLUMNS
+from pavenet_lite.joints import PT18_NAMES, POSEVAL_TO_PT18, TABLE_COLUMNS
+
+__all__ = ["PoseTrackAP", "EvaluationError", "evaluate_posetrack", "run_eval", "voc_ap", "match_frames",
+           "summarise", "PCKH_THRESHOLD", "HEAD_SIZE_FACTOR", "MIN_SCORE"]
 
 PCKH_THRESHOLD = 0.5  # inclusive: d <= 0.5 is a hit
-HEAD_SIZE_FACTOR = 0.6  # headSize = 0.6 x head-box diagonal
-MIN_SCORE = -9999.0  # poseval's fallback for a missing per-joint score
 _PV = list(POSEVAL_TO_PT18)  # PT18 index of each poseval joint id
 J = len(_PV)  # 15 evaluated joints
 _CHUNK_ELEMENTS = 4_000_000  # cap on the [Fc, P, G, J] distance tensor of one chunk of frames
-_NO_BOX = np.full(4, np.nan)
-_NO_SCORES = np.full(NUM_PT18, MIN_SCORE)
 
 
 @dataclass
@@ -97,72 +95,9 @@ def _nan_to_none(values: dict[str, float]) -> dict[str, float | None]:
     return {k: (None if math.isnan(v) else float(v)) for k, v in values.items()}
 
 
-# ------------------------------------------------------------------------------------------- flattened people
+# ------------------------------------------------------------------------------------------------ matching
 
-@dataclass
-class _People:
-    """Every person of the evaluated frames, flattened in (frame, person) order, joints in poseval order.
-
-    xy [n, J, 2] pixels; has [n, J] joint present; score [n, J] per-joint scores; head [n] headSize in pixels
-    (NaN without head box); frame [n] evaluated-frame index; slot [n] position in its frame; offsets [F + 1].
-    """
-
-    xy: np.ndarray
-    has: np.ndarray
-    score: np.ndarray
-    head: np.ndarray
-    frame: np.ndarray
-    slot: np.ndarray
-    offsets: np.ndarray
-
-
-def _flatten(groups: list[list[Person]], places: list[tuple[Video, int]], is_gt: bool) -> _People:
-    """Stack the persons of every evaluated frame at once (one numpy call per field, not one per person)."""
-    people = [p for g in groups for p in g]
-    n = len(people)
-    counts = np.array([len(g) for g in groups], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)])
-    frame = np.repeat(np.arange(len(groups)), counts)
-    slot = np.arange(n) - offsets[frame]
-
-    def fail(i: int, message: str) -> None:
-        video, t = places[frame[i]]
-        raise EvaluationError(f"{location(video, t, people[i])}: {message}")
-
-    def stack(values: list, shape: tuple[int, ...], dtype: type, name: str) -> np.ndarray:
-        """One value per person -> [n, *shape] with a single concatenate; names the first person of wrong shape."""
-        for i, v in enumerate(values):
-            if getattr(v, "shape", None) != shape and np.shape(v) != shape:
-                fail(i, f"field '{name}' must have shape {list(shape)}, got {list(np.shape(v))}")
-        if not values:
-            return np.zeros((0,) + shape, dtype=dtype)
-        return np.concatenate(values, axis=0, dtype=dtype, casting="unsafe").reshape((n,) + shape)
-
-    xy = stack([p.keypoints for p in people], (NUM_PT18, 2), np.float64, "keypoints")[:, _PV]  # [n, J, 2]
-    has = stack([p.annotated for p in people], (NUM_PT18,), bool, "annotated")[:, _PV]  # [n, J]
-    bad = np.flatnonzero((~np.isfinite(xy).all(axis=-1) & has).any(axis=-1))
-    if len(bad):
-        fail(bad[0], "field 'keypoints' has NaN/inf coordinates for annotated joints")
-    head, score = np.full(n, np.nan), np.full((n, J), MIN_SCORE)
-    if is_gt:
-        boxes = stack([_NO_BOX if p.head_box is None else p.head_box for p in people], (4,), np.float64, "head_box")
-        head = HEAD_SIZE_FACTOR * np.linalg.norm(boxes[:, 2:] - boxes[:, :2], axis=1)  # [n]
-    else:
-        unscored = [i for i, p in enumerate(people) if p.scores is None]
-        if unscored:
-            video, t = places[frame[unscored[0]]]
-            warnings.warn(f"{location(video, t, people[unscored[0]])} and {len(unscored) - 1} more predictions "
-                          f"have no per-joint 'scores'; using poseval's fallback score {MIN_SCORE} (such joints "
-                          f"all tie, so AP is not meaningful)", stacklevel=3)
-        score = stack([_NO_SCORES if p.scores is None else p.scores for p in people], (NUM_PT18,), np.float64,
-                      "scores")[:, _PV]  # [n, J]
-        bad = np.flatnonzero((~np.isfinite(score) & has).any(axis=-1))
-        if len(bad):
-            fail(bad[0], "field 'scores' has NaN/inf values")
-    return _People(xy, has, score, head, frame, slot, offsets)
-
-
-def _pad(people: _People, frames: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, ...]:
+def _pad(people: People, frames: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, ...]:
     """The people of `frames` [Fc], zero-padded to the most crowded one (M people).
 
     local [F] maps an evaluated-frame index to its row in the chunk (-1 if absent). Returns xy [Fc, M, J, 2],
@@ -179,7 +114,7 @@ def _pad(people: _People, frames: np.ndarray, local: np.ndarray) -> tuple[np.nda
     return xy, has, score, head, index
 
 
-def _assign_chunk(gt: _People, pred: _People, frames: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, ...]:
+def _assign_chunk(gt: People, pred: People, frames: np.ndarray, local: np.ndarray) -> tuple[np.ndarray, ...]:
     """Greedy PCKh assignment in `frames` [Fc], vectorised over frames by zero-padding (P, G = max people).
 
     Returns det [Fc, P, J] bool (a detection exists), label [Fc, P, J] bool, score [Fc, P, J] and index [Fc, P]
@@ -216,9 +151,20 @@ def voc_ap(precision: np.ndarray, recall: np.ndarray) -> float:
     return float(np.sum((mrec[i] - mrec[i - 1]) * mpre[i]))
 
 
-def _summarise(scores: list[np.ndarray], labels: list[np.ndarray], keys: list[np.ndarray], num_gt: np.ndarray,
-               num_frames: int) -> PoseTrackAP:
-    """AP per joint from pooled detections: scores / labels / keys [D_j] (keys = emission order, breaks ties)."""
+@dataclass
+class Detections:
+    """Per joint j, the pooled detections: score [D_j], label [D_j] bool, key [D_j] (emission order); num_gt [J]."""
+
+    scores: list[np.ndarray]
+    labels: list[np.ndarray]
+    keys: list[np.ndarray]
+    num_gt: np.ndarray
+    num_frames: int
+
+
+def summarise(detections: Detections) -> PoseTrackAP:
+    """AP per joint from pooled detections (their keys = emission order break ties in score)."""
+    scores, labels, keys, num_gt = detections.scores, detections.labels, detections.keys, detections.num_gt
     ap, pre, rec = np.zeros(J), np.zeros(J), np.zeros(J)
     curves = {}
     for j in range(J):
@@ -238,51 +184,17 @@ def _summarise(scores: list[np.ndarray], labels: list[np.ndarray], keys: list[np
         per_joint=dict(zip(names, ap.tolist())), table=table,
         precision=dict(zip(names, pre.tolist())), recall=dict(zip(names, rec.tolist())),
         num_gt=dict(zip(names, num_gt.astype(int).tolist())),
-        num_detections={n: len(s) for n, s in zip(names, scores)}, num_frames=num_frames, curves=curves)
+        num_detections={n: len(s) for n, s in zip(names, scores)}, num_frames=detections.num_frames,
+        curves=curves)
 
 
-def evaluate_posetrack(gt: str | Path | Sequence[Video], pred: str | Path | Sequence[Video]) -> PoseTrackAP:
-    """PoseTrack per-joint AP (poseval `--evalPoseEstimation`) of predictions against ground truth.
-
-    gt, pred: directories with one JSON per video (PoseTrack17 `annolist` or PoseTrack18/21; predictions paired by
-    file name), or lists of `Video` (paired by `Video.name`). Prediction keypoints are PT18-order pixels with
-    per-joint `scores`. Raises `EvaluationError` for a missing prediction video, a frame-count mismatch, duplicate
-    predicted track ids in a frame, track ids >= 10000, NaN coordinates or scores, a GT person with joints but
-    no head box in a frame with predictions, or no evaluated frame at all. Warns (the numbers stay poseval's) when
-    prediction frames are not the GT frames at their positions (`input_checks.warn_misaligned`).
-    """
-    pairs = load_pairs(gt, pred)
-    warn_misaligned(pairs)
-    gt_places, pred_places, gt_groups, pred_groups, regions = [], [], [], [], []
-    for g, p in pairs:
-        check_pair(g, p)
-        for t, f in enumerate(g.frames):
-            if f.people:  # frame selection: >= 1 GT person entry (is_labeled is not read)
-                gt_places.append((g, t))
-                pred_places.append((p, t))
-                gt_groups.append(f.people)
-                pred_groups.append(p.frames[t].people)
-                regions.append(f.ignore_regions)
-    require_frames(len(gt_groups), pairs)
-    gt_people, pred_people = _flatten(gt_groups, gt_places, True), _flatten(pred_groups, pred_places, False)
-    for f, polygons in enumerate(regions):  # joints strictly inside an ignore region vanish from GT and predictions
-        for poly in polygons:
-            for people in (gt_people, pred_people):
-                sel = slice(people.offsets[f], people.offsets[f + 1])
-                people.has[sel] &= ~points_in_polygon(people.xy[sel].reshape(-1, 2), poly).reshape(-1, J)
-    # Head sizes are needed once a frame has predicted joints. A GT person without joints never matches, so we let
-    # it go without head box (poseval would crash on it).
-    framed = np.bincount(pred_people.frame[pred_people.has.any(axis=1)], minlength=len(regions)) > 0
-    bad = np.flatnonzero(np.isnan(gt_people.head) & gt_people.has.any(axis=1) & framed[gt_people.frame])
-    if len(bad):
-        video, t = gt_places[gt_people.frame[bad[0]]]
-        raise EvaluationError(f"{location(video, t, gt_groups[gt_people.frame[bad[0]]][gt_people.slot[bad[0]]])}: "
-                              f"GT field 'head_box' ('bbox_head') is missing or NaN; PCKh needs it")
-
+def match_frames(frames: EvaluatedFrames) -> Detections:
+    """Greedy PCKh assignment in every evaluated frame, chunked by crowd size; the detections pooled per joint."""
+    gt_people, pred_people = frames.gt, frames.pred
     scores, labels, keys = [[] for _ in range(J)], [[] for _ in range(J)], [[] for _ in range(J)]
     n_g, n_p = np.diff(gt_people.offsets), np.diff(pred_people.offsets)
     by_size = np.lexsort((n_p, n_g))  # chunks of similar crowd size waste little padding
-    local = np.full(len(regions), -1)
+    local = np.full(frames.num_frames, -1)
     c0 = 0
     while c0 < len(by_size):  # chunks also keep the [Fc, P, G, J] tensors small whatever the crowd size
         c1, pm = c0 + 1, max(1, n_p[by_size[c0]])
@@ -291,18 +203,35 @@ def evaluate_posetrack(gt: str | Path | Sequence[Video], pred: str | Path | Sequ
             if (c1 - c0 + 1) * max(1, n_g[by_size[c1]]) * pm * J > _CHUNK_ELEMENTS:
                 break
             c1 += 1
-        frames = by_size[c0:c1]
-        local[frames] = np.arange(len(frames))
-        det, label, score, index = _assign_chunk(gt_people, pred_people, frames, local)
-        local[frames] = -1
+        chunk = by_size[c0:c1]
+        local[chunk] = np.arange(len(chunk))
+        det, label, score, index = _assign_chunk(gt_people, pred_people, chunk, local)
+        local[chunk] = -1
         for j in range(J):
             scores[j].append(score[..., j][det[..., j]])
             labels[j].append(label[..., j][det[..., j]])
             keys[j].append(index[det[..., j]])
         c0 = c1
-    num_gt = gt_people.has.sum(axis=0)  # N_j after ignore regions
-    return _summarise([_cat(s, float) for s in scores], [_cat(lb, bool) for lb in labels],
-                      [_cat(k, np.int64) for k in keys], num_gt, len(regions))
+    return Detections([_cat(s, float) for s in scores], [_cat(lb, bool) for lb in labels],
+                      [_cat(k, np.int64) for k in keys], gt_people.has.sum(axis=0), frames.num_frames)  # N_j
+
+
+def evaluate_posetrack(gt: str | Path | Sequence[Video], pred: str | Path | Sequence[Video],
+                       workers: int | None = None) -> PoseTrackAP:
+    """PoseTrack per-joint AP (poseval `--evalPoseEstimation`) of predictions against ground truth.
+
+    gt, pred: directories with one JSON per video (PoseTrack17 `annolist` or PoseTrack18/21; predictions paired by
+    file name), or lists of `Video` (paired by `Video.name`). Prediction keypoints are PT18-order pixels with
+    per-joint `scores`. workers: processes that read the files (1, 2, or None: 2 for a large set where fork
+    exists); the result is the same. Raises `AnnotationError` for a file that cannot be read, and `EvaluationError`
+    for a missing prediction video, a frame-count mismatch, duplicate predicted track ids in a frame, track ids
+    >= 10000, NaN coordinates or scores, a GT person with joints but no head box in a frame with predictions, or no
+    evaluated frame at all. Warns (the numbers stay poseval's) when prediction frames are not the GT frames at their
+    positions (`input_checks.warn_misaligned`) and when predictions have no per-joint scores.
+    """
+    pairs = load_array_pairs(gt, pred, workers)  # read
+    frames = evaluated_frames(pairs)  # pair
+    return summarise(match_frames(frames))  # match, accumulate
 
 
 def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
