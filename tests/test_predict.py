@@ -13,6 +13,7 @@ from PIL import Image
 from pavenet_lite.cli import main as cli_main
 from pavenet_lite.config import get_config
 from pavenet_lite.data.posetrack import read_split, read_video
+from pavenet_lite.data.video_files import load_frames
 from pavenet_lite.evaluation import evaluate_posetrack
 from pavenet_lite.joints import MODEL_NAMES
 from pavenet_lite.model import build_model

@@ -9,7 +9,7 @@ from PIL import Image
 
 from pavenet_lite.data.annotations import Person
 from pavenet_lite.data.synthtrack import generate_synthtrack, preset_with
-from pavenet_lite.predict import load_frames
+from pavenet_lite.data.video_files import load_frames
 from pavenet_lite.viz import (clip_grid, color_for, draw_frame, draw_skeleton, figure_to_array, overlay_people,
                               render_preview_gif, write_gif, write_mp4)
 
