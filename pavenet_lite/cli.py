@@ -21,7 +21,8 @@ def _synth(a: argparse.Namespace) -> None:
 
 
 def _train(a: argparse.Namespace) -> None:
-    from pavenet_lite.train import TrainConfig, Trainer, prepare_run_dir
+    from pavenet_lite.run_card import prepare_run_dir
+    from pavenet_lite.train import TrainConfig, Trainer
 
     overrides = parse_overrides(a.set)
     check_device(a.device)
@@ -108,7 +109,7 @@ def _demo(a: argparse.Namespace) -> None:
 def _export(a: argparse.Namespace) -> None:
     from pavenet_lite.checkpoint import export_checkpoint
     from pavenet_lite.files import OutputError, check_output_file, read_json, refuse_existing
-    from pavenet_lite.train import RUN_FILES
+    from pavenet_lite.run_card import RUN_FILES
 
     run, out = Path(a.run), check_output_file(a.out, "checkpoint")
     if out.parent.resolve() == run.resolve() and out.name in RUN_FILES:

@@ -25,7 +25,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pavenet_lite.joints import MODEL_OKS_SIGMAS
+from pavenet_lite.keypoint_ops import oks
 from pavenet_lite.model.joint_heatmap import heatmap_loss
 from pavenet_lite.model.pose_denoising import denoising_matches
 
@@ -73,32 +73,6 @@ def quality_targets(quality: Tensor, clip_idx: Tensor, num_clips: int, exponent:
     best = torch.zeros(num_clips, device=t.device).scatter_reduce(0, clip_idx, t, "amax")     # [B]
     best = best[clip_idx]
     return torch.where(best > 0, t / best.clamp(min=1e-12), torch.ones_like(t))
-
-
-def keypoint_l1(pred: Tensor, gt: Tensor, annotated: Tensor) -> Tensor:
-    """Mean absolute error over the annotated coordinates of each pose (the matcher's KptL1Cost).
-
-    pred, gt `[..., K, 2]`, annotated `[..., K]` bool, broadcastable -> `[...]`. Divides by 2 * #annotated
-    (clamped to 1), so a pose without annotated joints costs 0.
-    """
-    err = (pred.float() - gt.float()).abs().sum(-1)                        # [..., K]
-    err = torch.where(annotated, err, torch.zeros_like(err))
-    return err.sum(-1) / (2 * annotated.sum(-1)).clamp(min=1)
-
-
-def oks(pred: Tensor, gt: Tensor, annotated: Tensor, areas: Tensor) -> Tensor:
-    """Object keypoint similarity with `MODEL_OKS_SIGMAS`, in normalised coordinates.
-
-    pred, gt `[..., K, 2]`, annotated `[..., K]` bool, areas `[...]` (normalised person area = s^2), broadcastable
-    -> `[...]` in [0, 1]. OKS = mean over annotated joints of exp(-d^2 / (2 s^2 (2 sigma)^2)); 0 if none annotated.
-    Coordinates normalised separately by width and height make this slightly anisotropic for non-square images,
-    as in the official code.
-    """
-    sigmas = torch.as_tensor(MODEL_OKS_SIGMAS, dtype=torch.float32, device=pred.device)    # [K]
-    d2 = (pred.float() - gt.float()).pow(2).sum(-1)                                          # [..., K]
-    e = d2 / (2 * areas.float().clamp(min=1e-12)[..., None] * (2 * sigmas) ** 2)
-    sim = torch.where(annotated, torch.exp(-e), torch.zeros_like(e))
-    return sim.sum(-1) / annotated.sum(-1).clamp(min=1)
 
 
 def l1_loss(pred: Tensor, gt: Tensor, annotated: Tensor) -> Tensor:

@@ -19,7 +19,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from pavenet_lite.losses import keypoint_l1, oks
+from pavenet_lite.keypoint_ops import keypoint_l1, oks
 
 Match = tuple[Tensor, Tensor]  # (query_idx [M], gt_idx [M]) int64, M = min(#valid queries, G)
 

@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from pavenet_lite.checkpoint import load_checkpoint, load_weights
 from pavenet_lite.config import PAVENetConfig
-from pavenet_lite.data.annotations import Frame, Person, Video
+from pavenet_lite.data.annotations import Frame, Person, Video, person_from_model
 from pavenet_lite.data.clips import PoseTrackClips, clip_frame_indices, collate_clips
 from pavenet_lite.data.posetrack import read_split
 from pavenet_lite.data.posetrack_writer import write_json_atomic
 from pavenet_lite.data.transforms import ClipTransform
-from pavenet_lite.evaluation import PoseTrackAP, evaluate_posetrack, person_from_model, write_predictions
+from pavenet_lite.data.video_files import load_frames
+from pavenet_lite.evaluation import PoseTrackAP, evaluate_posetrack, write_predictions
 from pavenet_lite.files import OutputError, check_output_dir, check_output_file, refuse_existing, write_text_atomic
 from pavenet_lite.joints import MODEL_NAMES
 from pavenet_lite.model import build_model, postprocess
 
 People = list[dict[str, np.ndarray]]  # per person: "keypoints" [K, 2] px, "keypoint_scores" [K], "score", "query"
+# clips [B, F, 3, H, W], masks [B, H, W], original sizes [B, 2] (h, w) -> per clip its people (PT18 order, pixels)
+PersonsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], list[list[Person]]]
 
 
 # People drawn by the demo: the official video demo's threshold. `evaluation.drawn_skeletons` judges what it shows.
@@ -61,17 +64,28 @@ class Predictor:
 
     @torch.no_grad()
     def _run(self, clips: torch.Tensor, masks: torch.Tensor, orig_sizes: torch.Tensor,
-             return_attention: bool = False) -> tuple[list[People], dict[str, Any]]:
-        """clips `[B, F, 3, H, W]`, masks `[B, H, W]`, orig_sizes `[B, 2]` (h, w) -> people per clip, raw outputs."""
+             return_attention: bool = False) -> tuple[list[dict[str, torch.Tensor]], dict[str, Any]]:
+        """clips `[B, F, 3, H, W]`, masks `[B, H, W]`, orig_sizes `[B, 2]` (h, w) -> `postprocess` results per clip
+        (original-frame pixels, model joint order), raw outputs."""
         self.model.eval()
         out = self.model(clips.to(self.device), masks.to(self.device), return_attention=return_attention)
-        results = postprocess(out, orig_sizes.to(self.device), top_k=self.top_k, oks_nms=self.oks_nms)
-        people = []
-        for r in results:
-            people.append([{"keypoints": r["keypoints"][i].cpu().numpy(),              # [K, 2] px
-                            "keypoint_scores": r["keypoint_scores"][i].cpu().numpy(),  # [K]
-                            "score": float(r["scores"][i]), "query": int(r["query_index"][i])}
-                           for i in range(len(r["scores"]))])
+        return postprocess(out, orig_sizes.to(self.device), top_k=self.top_k, oks_nms=self.oks_nms), out
+
+    def persons(self, clips: torch.Tensor, masks: torch.Tensor, orig_sizes: torch.Tensor) -> list[list[Person]]:
+        """The evaluator's representation straight from a batch: per clip its people as `Person`s (PT18 order,
+        original-frame pixels, per-joint scores), track id = rank by score. Shapes as `_run`."""
+        return [[person_from_model(r["keypoints"][i].numpy(), r["keypoint_scores"][i].numpy(), track_id=i,
+                                   score=float(r["scores"][i])) for i in range(len(r["scores"]))]
+                for r in self._run(clips, masks, orig_sizes)[0]]
+
+    def _people(self, clips: torch.Tensor, masks: torch.Tensor, orig_sizes: torch.Tensor,
+                return_attention: bool = False) -> tuple[list[People], dict[str, Any]]:
+        """People dicts (model joint order, with the query index that drawings colour by) per clip, raw outputs."""
+        results, out = self._run(clips, masks, orig_sizes, return_attention)
+        people = [[{"keypoints": r["keypoints"][i].numpy(),              # [K, 2] px
+                    "keypoint_scores": r["keypoint_scores"][i].numpy(),  # [K]
+                    "score": float(r["scores"][i]), "query": int(r["query_index"][i])}
+                   for i in range(len(r["scores"]))] for r in results]
         return people, out
 
     def _batch(self, windows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -86,7 +100,7 @@ class Predictor:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] != self.cfg.num_frames:
             raise ValueError(f"predict_clip: expected frames [F={self.cfg.num_frames}, H, W, 3] uint8, "
                              f"got {tuple(frames.shape)}")
-        people, out = self._run(*self._batch([frames]), return_attention=return_attention)
+        people, out = self._people(*self._batch([frames]), return_attention=return_attention)
         return (people[0], out) if return_attention else people[0]
 
     def predict_video(self, source: str | Path | np.ndarray, batch_size: int = 8, progress: bool = False
@@ -100,19 +114,8 @@ class Predictor:
         for start in tqdm(range(0, n, batch_size), disable=not progress, desc="frames"):
             windows = [frames[clip_frame_indices(t, self.cfg.num_frames, n)]
                        for t in range(start, min(n, start + batch_size))]
-            results.extend(self._run(*self._batch(windows))[0])
+            results.extend(self._people(*self._batch(windows))[0])
         return results
-
-    def _dataset_batches(self, root: str | Path, split: str, videos: list[Video], batch_size: int
-                         ) -> Iterator[tuple[list[dict[str, Any]], list[People]]]:
-        ds = PoseTrackClips(root, split, num_frames=self.cfg.num_frames, max_size=self.cfg.max_size, train=False,
-                            videos=videos)
-        # An explicit generator keeps the global RNG untouched, so validating mid-training does not shift dropout.
-        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, collate_fn=collate_clips,
-                                             generator=torch.Generator())
-        for clips, masks, targets in loader:
-            sizes = torch.stack([t["orig_size"] for t in targets])
-            yield targets, self._run(clips, masks, sizes)[0]
 
     def predict_videos(self, root: str | Path, split: str, videos: list[Video], batch_size: int = 8,
                        progress: bool = False) -> dict[str, list[list[Person]]]:
@@ -120,18 +123,8 @@ class Predictor:
 
         Returns video name -> people per frame (all frames; unlabelled ones empty), PT18 order, track id = rank.
         """
-        from tqdm.auto import tqdm
-
-        preds: dict[str, list[list[Person]]] = {v.name: [[] for _ in v.frames] for v in videos}
-        total = sum(len(v.labeled_indices) for v in videos)
-        with tqdm(total=total, disable=not progress, desc=f"predict {split}") as bar:
-            for targets, people in self._dataset_batches(root, split, videos, batch_size):
-                for t, ppl in zip(targets, people):
-                    preds[t["video"]][t["frame_index"]] = [
-                        person_from_model(p["keypoints"], p["keypoint_scores"], track_id=i, score=p["score"])
-                        for i, p in enumerate(ppl)]
-                bar.update(len(targets))
-        return preds
+        return predict_labelled_frames(self.persons, root, split, videos, self.cfg.num_frames, self.cfg.max_size,
+                                       batch_size, progress)
 
     def predict_posetrack(self, root: str | Path, split: str, out_dir: str | Path, max_videos: int | None = None,
                           progress: bool = False) -> list[Path]:
@@ -155,6 +148,30 @@ class Predictor:
         return videos, prediction_videos(videos, self.predict_videos(root, split, videos, progress=progress))
 
 
+def predict_labelled_frames(persons: PersonsFn, root: str | Path, split: str, videos: Sequence[Video],
+                            num_frames: int, max_size: int, batch_size: int = 8, progress: bool = False
+                            ) -> dict[str, list[list[Person]]]:
+    """The evaluation loop shared by PAVE-Net and the baselines: every labelled frame of `videos` (split `split` of
+    `root`) as a clip of `num_frames` frames resized to `max_size`, through `persons(clips, masks, orig_sizes)`.
+
+    Returns video name -> people per frame (all frames; unlabelled ones empty).
+    """
+    from tqdm.auto import tqdm
+
+    ds = PoseTrackClips(root, split, num_frames=num_frames, max_size=max_size, train=False, videos=videos)
+    # An explicit generator keeps the global RNG untouched, so validating mid-training does not shift dropout.
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, collate_fn=collate_clips,
+                                         generator=torch.Generator())
+    preds: dict[str, list[list[Person]]] = {v.name: [[] for _ in v.frames] for v in videos}
+    with tqdm(total=len(ds), disable=not progress, desc=f"predict {split}") as bar:
+        for clips, masks, targets in loader:
+            sizes = torch.stack([t["orig_size"] for t in targets])                     # [B, 2] (h, w)
+            for t, people in zip(targets, persons(clips, masks, sizes)):
+                preds[t["video"]][t["frame_index"]] = people
+            bar.update(len(targets))
+    return preds
+
+
 def check_prediction_dir(root: str | Path, split: str, out_dir: str | Path, overwrite: bool) -> None:
     """`out_dir` can take the prediction files of `root`'s split `split`: a folder (or none yet) outside
     `root/annotations`, and, unless `overwrite`, holding no file of the same name as a GT file of the split."""
@@ -173,62 +190,6 @@ def prediction_videos(videos: Sequence[Video], people: dict[str, list[list[Perso
     """GT `videos` with their people replaced by predictions (video name -> people per frame), frames kept."""
     return [Video(v.name, [Frame(f.file_name, f.image_id, f.is_labeled, ppl)
                            for f, ppl in zip(v.frames, people[v.name])]) for v in videos]
-
-
-def load_frames(source: str | Path) -> np.ndarray:
-    """A video as `[T, H, W, 3]` uint8: a folder of images (sorted by name), a GIF, or an MP4 (needs imageio)."""
-    from PIL import Image, ImageSequence
-
-    path = Path(source)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        if not files:
-            raise ValueError(f"{path}: no .jpg/.jpeg/.png frames in this folder")
-        frames = [_read_image(p) for p in files]
-        for p, f in zip(files, frames):
-            if f.shape != frames[0].shape:
-                raise ValueError(f"{p}: frame size {f.shape[1]}x{f.shape[0]} differs from {files[0].name} "
-                                 f"({frames[0].shape[1]}x{frames[0].shape[0]}); all frames of a video must match")
-        return np.stack(frames)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such video file or frames folder")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".gif":
-            with Image.open(path) as gif:
-                frames = [np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(gif)]
-        elif suffix in VIDEO_SUFFIXES:
-            try:
-                import imageio.v3 as iio
-            except ImportError:
-                raise ValueError(f"{path}: reading video files needs the optional extra: pip install -e .[video]"
-                                 ) from None
-            frames = [f[..., :3] for f in iio.imiter(path)]
-        else:
-            raise ValueError(f"{path}: expected a frames folder (.jpg/.jpeg/.png) or a video file "
-                             f"({', '.join(('.gif',) + VIDEO_SUFFIXES)}), got suffix {suffix!r}")
-    except (ValueError, FileNotFoundError):
-        raise
-    except Exception as e:  # decoders raise OSError, RuntimeError, ... for truncated or foreign files
-        raise ValueError(f"{path}: not a readable {suffix} video ({type(e).__name__}: "
-                         f"{str(e).strip().splitlines()[0] if str(e).strip() else 'no detail'}); truncated?") from None
-    if not frames:
-        raise ValueError(f"{path}: holds no frames")
-    return np.stack(frames)
-
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
-
-
-def _read_image(path: Path) -> np.ndarray:
-    """One frame file as `[H, W, 3]` uint8; an unreadable file raises `ValueError` naming it."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"))
-    except OSError as e:  # PIL's UnidentifiedImageError and truncated-file errors are OSErrors
-        raise ValueError(f"{path}: not a readable image ({e}); expected a .jpg/.jpeg/.png frame") from None
 
 
 def write_poses(people: Sequence[People], out: str | Path, threshold: float = 0.0) -> Path:

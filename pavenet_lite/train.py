@@ -4,17 +4,15 @@ One optimizer step = `accum` micro-batches of `batch_size` clips. AdamW with the
 the backbone and the sampling offsets, gradient clipping, linear warm-up then a x0.1 step; AMP on CUDA (bf16, or fp16
 with a gradient scaler); DDP when launched by `torchrun`. Checkpoints hold everything needed for an exact resume on
 CPU: model, optimizer, scheduler, scaler, RNG state, step, and both configs. The data order is a pure function of
-(seed, epoch, rank) and each clip's augmentation a pure function of (seed, epoch, index), so a resumed run replays
-exactly the batches the uninterrupted run would have seen.
+(seed, epoch, rank) (`data.sampling`) and each clip's augmentation a pure function of (seed, epoch, index), so a
+resumed run replays exactly the batches the uninterrupted run would have seen. The run's record (metrics log,
+command line, card) is `run_card`.
 """
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
-import platform
-import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,21 +20,22 @@ from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
-from pavenet_lite.checkpoint import (CheckpointError, check_config_matches, file_identity, load_checkpoint,
-                                     load_weights, save_checkpoint)
-from pavenet_lite.config import PAVENetConfig, format_field, get_config
+from pavenet_lite import run_card
+from pavenet_lite.checkpoint import check_config_matches, load_checkpoint, load_weights, save_checkpoint
+from pavenet_lite.config import PAVENetConfig, get_config
 from pavenet_lite.data.clips import PoseTrackClips, collate_clips
 from pavenet_lite.data.errors import AnnotationError
+from pavenet_lite.data.sampling import EpochIndexed, RunOrder
 from pavenet_lite.data.subset import read_subset
 from pavenet_lite.ema import ModelEMA
-from pavenet_lite.files import (check_output_dir, read_json, read_jsonl, refuse_existing, remove_stale_temps,
-                                write_text_atomic)
+from pavenet_lite.files import remove_stale_temps, write_text_atomic
 from pavenet_lite.losses import SetCriterion
 from pavenet_lite.matcher import HungarianMatcher
 from pavenet_lite.model import build_model, load_backbone_weights
 from pavenet_lite.model.inflate import init_from_checkpoint
+from pavenet_lite.run_card import RUN_FILES
 
 
 @dataclass
@@ -72,56 +71,6 @@ class TrainConfig:
     progress: bool = True
 
 
-class ClipOrder(Sampler[int]):
-    """Shuffled clip indices of one epoch for one rank, starting at `start`: a pure function of (seed, epoch, rank)."""
-
-    def __init__(self, n: int, seed: int, epoch: int, rank: int = 0, world: int = 1, start: int = 0):
-        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        perm = torch.randperm(n, generator=g).tolist()
-        per_rank = math.ceil(n / world)
-        perm = (perm * math.ceil(per_rank * world / n))[: per_rank * world]  # pad by repeating, as DistributedSampler
-        self.indices = perm[rank::world][start:]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-
-class RunOrder(Sampler[int]):
-    """Run-wide sample ids `epoch * n + i` for one rank, from optimizer step `start_step` on, without end.
-
-    Epoch e is `ClipOrder(n, seed, e, rank, world)` cut to the `steps_per_epoch` full steps of `per_rank_step` clips
-    it holds: the same batches as one drop_last loader per epoch, but one loader serves the whole run, so its workers
-    are not restarted (and their queues not drained) at every epoch boundary.
-    """
-
-    def __init__(self, n: int, seed: int, rank: int, world: int, per_rank_step: int, steps_per_epoch: int,
-                 start_step: int = 0):
-        self.n, self.seed, self.rank, self.world = n, seed, rank, world
-        self.per_rank_step, self.steps_per_epoch, self.start_step = per_rank_step, steps_per_epoch, start_step
-
-    def __iter__(self) -> Iterator[int]:
-        epoch, offset = divmod(self.start_step, self.steps_per_epoch)
-        while True:
-            order = ClipOrder(self.n, self.seed, epoch, self.rank, self.world, start=offset * self.per_rank_step)
-            for i in order.indices[: (self.steps_per_epoch - offset) * self.per_rank_step]:
-                yield epoch * self.n + i
-            epoch, offset = epoch + 1, 0
-
-
-class EpochIndexed(Dataset):
-    """A `PoseTrackClips` read through `RunOrder` ids: item `epoch * n + i` is clip i as drawn in that epoch."""
-
-    def __init__(self, clips: PoseTrackClips):
-        self.clips, self.n = clips, len(clips)
-
-    def __getitem__(self, j: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        epoch, i = divmod(j, self.n)
-        return self.clips.get(i, epoch)
-
-
 def _rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -135,49 +84,35 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _join_processes(device: str) -> tuple[int, int, torch.device]:
+    """(world size, rank, device) of this process; joins the process group when launched by `torchrun`, and gives
+    each CUDA process the GPU of its local rank."""
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    dev = torch.device(device)
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    return world, rank, dev
+
+
 class Trainer:
     """Train PAVE-Net. `Trainer(TrainConfig(...)).fit()`; `--resume` = `Trainer(cfg).fit(resume=True)`."""
 
     def __init__(self, tcfg: TrainConfig, model_cfg: PAVENetConfig | None = None):
         self.tcfg = tcfg
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        if self.world > 1 and not dist.is_initialized():
-            backend = "nccl" if tcfg.device.startswith("cuda") else "gloo"
-            dist.init_process_group(backend)
-        self.device = torch.device(tcfg.device)
-        if self.device.type == "cuda" and self.world > 1:
-            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(self.device)
+        self.world, self.rank, self.device = _join_processes(tcfg.device)
         if tcfg.amp and self.device.type != "cuda":
             raise ValueError("--amp needs a CUDA device (pass --device cuda)")
         self.cfg = model_cfg or get_config(tcfg.config, num_frames=tcfg.frames, **tcfg.overrides)
         torch.manual_seed(tcfg.seed)
         self.model = build_model(self.cfg)
-        if tcfg.backbone_weights:
-            if tcfg.init_from:
-                raise ValueError("--backbone-weights and --init-from both set the backbone weights; give one")
-            load_backbone_weights(self.model.backbone, tcfg.backbone_weights, strict=True)
-        self.init_card: dict[str, Any] | None = None  # the card of the run the --init-from weights came from
-        if tcfg.init_from:
-            # A resumed run overwrites these weights with last.pt; the init only decides where step 0 starts.
-            init = load_checkpoint(tcfg.init_from)
-            init_from_checkpoint(self.model, init, self.cfg.num_frames, tcfg.init_from)
-            self.init_card = _init_card(Path(tcfg.init_from), init)
+        self.init_card = self._load_initial_weights()  # the card of the run the --init-from weights came from
         self.model.to(self.device)
         self.ema = ModelEMA(self.model, self.cfg.ema_decay) if self.cfg.ema_decay > 0 else None
         self.criterion = SetCriterion(self.cfg, HungarianMatcher.from_config(self.cfg))
-        self.ddp = None
-        if self.world > 1:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            # The RLE flows are used by the loss, outside forward, so DDP cannot track them: we leave them out of DDP
-            # and average their gradients ourselves (`_sync_flow_grads`). find_unused_parameters: a rank whose clips
-            # match nobody runs no joint decoder in that step.
-            flow_params = [f"flows.{n}" for n, _ in self.model.flows.named_parameters()]
-            torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
-                self.model, flow_params)
-            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids,
-                                                                 find_unused_parameters=True)
+        self.ddp = self._wrap_ddp() if self.world > 1 else None
         lr = tcfg.lr if tcfg.lr is not None else self.cfg.lr
         groups = self.model.param_groups()
         for g in groups:  # the model's groups carry cfg.lr; a run-level lr rescales both, keeping the multiplier
@@ -189,15 +124,7 @@ class Trainer:
                                       with_frame_targets=self.cfg.loss_neighbour > 0,
                                       videos=read_subset(tcfg.data, "train", tcfg.train_videos, tcfg.video_list,
                                                          require_labeled=True))
-        per_step = tcfg.batch_size * tcfg.accum * self.world
-        if len(self.dataset) < per_step:
-            raise ValueError(f"{tcfg.data}: the train split has {len(self.dataset)} labelled clips, fewer than one "
-                             f"optimizer step takes (batch_size x accum x processes = {per_step}); "
-                             "lower the batch size")
-        self.steps_per_epoch = len(self.dataset) // per_step
-        if (tcfg.steps is None) == (tcfg.epochs is None):
-            raise ValueError("give exactly one of steps or epochs")
-        self.total_steps = tcfg.steps if tcfg.steps is not None else tcfg.epochs * self.steps_per_epoch
+        self.steps_per_epoch, self.total_steps = self._run_length()
         drop_at = int(tcfg.lr_drop * self.total_steps)
         warmup = min(tcfg.warmup, max(1, self.total_steps // 10))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -210,6 +137,43 @@ class Trainer:
         self.elapsed = 0.0  # seconds of training (and validation) before this process took over, from last.pt
         self._clock = time.perf_counter()
         self.out = Path(tcfg.out)
+
+    def _load_initial_weights(self) -> dict[str, Any] | None:
+        """ImageNet backbone weights or `--init-from` weights (inflated to F frames), if asked for; returns the card
+        of the run the init weights came from. A resumed run overwrites them with last.pt: they only decide where
+        step 0 starts."""
+        tcfg = self.tcfg
+        if tcfg.backbone_weights:
+            if tcfg.init_from:
+                raise ValueError("--backbone-weights and --init-from both set the backbone weights; give one")
+            load_backbone_weights(self.model.backbone, tcfg.backbone_weights, strict=True)
+        if not tcfg.init_from:
+            return None
+        init = load_checkpoint(tcfg.init_from)
+        init_from_checkpoint(self.model, init, self.cfg.num_frames, tcfg.init_from)
+        return run_card.init_card(Path(tcfg.init_from), init)
+
+    def _wrap_ddp(self) -> torch.nn.parallel.DistributedDataParallel:
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # The RLE flows are used by the loss, outside forward, so DDP cannot track them: we leave them out of DDP
+        # and average their gradients ourselves (`_sync_flow_grads`). find_unused_parameters: a rank whose clips
+        # match nobody runs no joint decoder in that step.
+        flow_params = [f"flows.{n}" for n, _ in self.model.flows.named_parameters()]
+        torch.nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.model, flow_params)
+        return torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+
+    def _run_length(self) -> tuple[int, int]:
+        """(optimizer steps per epoch, total optimizer steps) of the run."""
+        tcfg = self.tcfg
+        per_step = tcfg.batch_size * tcfg.accum * self.world
+        if len(self.dataset) < per_step:
+            raise ValueError(f"{tcfg.data}: the train split has {len(self.dataset)} labelled clips, fewer than one "
+                             f"optimizer step takes (batch_size x accum x processes = {per_step}); "
+                             "lower the batch size")
+        steps_per_epoch = len(self.dataset) // per_step
+        if (tcfg.steps is None) == (tcfg.epochs is None):
+            raise ValueError("give exactly one of steps or epochs")
+        return steps_per_epoch, tcfg.steps if tcfg.steps is not None else tcfg.epochs * steps_per_epoch
 
     # -- state ---------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -314,7 +278,7 @@ class Trainer:
             remove_stale_temps(self.out, RUN_FILES)  # left by a process killed while saving
         history: list[dict[str, Any]] = []
         if resume:
-            ckpt = _last_checkpoint(self.out)
+            ckpt = run_card.last_checkpoint(self.out)
             # Loaded on the CPU: RNG states must stay CPU tensors; weights and optimizer state move on load.
             self.load_state_dict(load_checkpoint(ckpt, "cpu"), ckpt)
             self._truncate_metrics()
@@ -371,7 +335,7 @@ class Trainer:
         run again): the resumed run logs them again."""
         path = self.out / "metrics.jsonl"
         if self.rank == 0 and path.exists():
-            rows = _metrics(path)
+            rows = run_card.read_metrics(path)
             rows = [r for r in rows if r["step"] < self.step or (r["step"] == self.step and not (
                 self.val_pending and "val_map" in r))]
             write_text_atomic("".join(json.dumps(r) + "\n" for r in rows), path)
@@ -401,77 +365,15 @@ class Trainer:
 
     def command(self) -> str:
         """The `pavenet train` command line equivalent to this run."""
-        t = self.tcfg
-        launcher = f"torchrun --standalone --nproc_per_node={self.world} -m pavenet_lite" if self.world > 1 else "pavenet"
-        parts = [f"{launcher} train", f"--config {t.config}", f"--data {t.data}", f"--out {t.out}",
-                 f"--frames {self.cfg.num_frames}", f"--steps {self.total_steps}", f"--batch-size {t.batch_size}",
-                 f"--accum {t.accum}", f"--seed {t.seed}", f"--device {t.device}"]
-        parts += [f"--lr {t.lr}"] if t.lr is not None else []
-        parts += [f"--warmup {t.warmup}"] if t.warmup != TrainConfig.warmup else []
-        parts += [f"--lr-drop {t.lr_drop}"] if t.lr_drop != TrainConfig.lr_drop else []
-        parts += [f"--init-from {t.init_from}"] if t.init_from else []
-        parts += [f"--backbone-weights {t.backbone_weights}"] if t.backbone_weights else []
-        parts += [f"--train-videos {t.train_videos}"] if t.train_videos is not None else []
-        parts += [f"--video-list {t.video_list}"] if t.video_list else []
-        parts += [f"--amp --amp-dtype {t.amp_dtype}"] if t.amp else []
-        parts += [f"--val-every {t.val_every}"] if t.val_every else []
-        parts += [f"--val-videos {t.val_videos}"] if t.val_videos is not None else []
-        parts += [f"--workers {t.num_workers}"] if t.num_workers else []
-        if t.overrides:
-            parts.append("--set " + " ".join(shlex.quote(f"{k}={format_field(v)}") for k, v in t.overrides.items()))
-        return " ".join(parts)
+        return run_card.train_command(self.tcfg, self.cfg.num_frames, self.total_steps, self.world)
 
     def write_card(self, wall_time: float) -> Path:
-        """`out/card.json`: what a reader needs to trust or reproduce the run (config, data, seed, device, mAP)."""
-        manifest = Path(self.tcfg.data) / "synthtrack.json"
-        data = read_json(manifest, "a SynthTrack manifest") if manifest.exists() else {"root": str(self.tcfg.data)}
-        if self.device.type == "cuda":
-            device = f"{torch.cuda.get_device_name(self.device)} x{self.world}"
-        else:
-            device = f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} threads x{self.world}"
-        vals = [v for v in _metrics(self.out / "metrics.jsonl") if "val_map" in v]
-        card = {"config": self.cfg.to_dict(), "train_config": asdict(self.tcfg),
-                "data": {k: data.get(k) for k in ("dataset", "preset", "seed", "splits", "root") if k in data},
-                "steps": self.step, "wall_time_s": round(wall_time, 1), "device": device,
-                "torch": torch.__version__, "command": self.command(),
-                "best_val_map": self.best_map, "last_val": vals[-1] if vals else None,
-                "learning_curve": [(v["step"], v["time"], v["val_map"]) for v in vals]}
-        if self.tcfg.init_from:
-            card["init_card"] = self.init_card
-        if self.tcfg.train_videos is not None or self.tcfg.video_list:
-            card["data"]["train_videos"] = [v.name for v in self.dataset.videos]
-        if self.tcfg.backbone_weights:
-            card["backbone_weights"] = file_identity(self.tcfg.backbone_weights)
-        return write_text_atomic(json.dumps(card, indent=2), self.out / "card.json")
-
-
-
-def _init_card(path: Path, state: dict[str, Any]) -> dict[str, Any] | None:
-    """The card of the run that `--init-from` weights (`state`, read from `path`) came from: an exported checkpoint's
-    own card, or the `card.json` of the run directory holding `best.pt` / `last.pt`. None if neither exists."""
-    if "card" in state:
-        return state["card"]
-    run_card = path.parent / "card.json"
-    return read_json(run_card, "a run card") if run_card.exists() else None
-
-
-RUN_FILES = ("last.pt", "best.pt", "metrics.jsonl", "card.json")  # what `pavenet train` writes into a run folder
-
-
-def _metrics(path: Path) -> list[dict[str, Any]]:
-    rows = read_jsonl(path, "training metrics")
-    for i, row in enumerate(rows, 1):
-        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
-            raise AnnotationError(path, f"row {i}", "an object with an integer 'step'", repr(row)[:60])
-    return rows
-
-
-def _last_checkpoint(out: Path) -> Path:
-    path = out / "last.pt"
-    if not path.is_file():
-        raise CheckpointError(f"{path}: not found, nothing to resume (check the run folder; a run writes last.pt "
-                              f"every --ckpt-every steps and at every validation)")
-    return path
+        """`out/card.json`: what a reader needs to trust or reproduce the run (`run_card.write_card`)."""
+        subset = self.tcfg.train_videos is not None or self.tcfg.video_list
+        return run_card.write_card(self.out, self.cfg, self.tcfg, steps=self.step, wall_time=wall_time,
+                                   device=run_card.device_description(self.device, self.world),
+                                   command=self.command(), best_map=self.best_map, init=self.init_card,
+                                   train_videos=[v.name for v in self.dataset.videos] if subset else None)
 
 
 def check_split(data: str | os.PathLike, split: str) -> None:
@@ -480,17 +382,3 @@ def check_split(data: str | os.PathLike, split: str) -> None:
     if not any(folder.glob("*.json")):
         raise AnnotationError(folder, "*.json", f"the '{split}' annotation files (runs validate on them)",
                               "an empty folder" if folder.is_dir() else "no such folder")
-
-
-def prepare_run_dir(out: str | os.PathLike, resume: bool, force: bool) -> None:
-    """The `pavenet train` rule for its run folder: a new run refuses a folder holding another run unless `force`
-    (then that run's files are deleted first, so nothing stale mixes in); `resume` needs its `last.pt`."""
-    out = check_output_dir(out, "run folder")
-    if resume:
-        _last_checkpoint(out)
-    elif force:
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-    else:
-        refuse_existing([out / n for n in RUN_FILES], "a training run",
-                        "pass --resume to continue it, or --force to delete it and start over")

@@ -28,7 +28,8 @@ from pavenet_lite.cli import main
 from pavenet_lite.config import PAVENetConfig
 from pavenet_lite.data.annotations import Frame, Video
 from pavenet_lite.data.posetrack import read_split, read_video
-from pavenet_lite.data.posetrack_writer import posetrack18_image_id, write_video
+from pavenet_lite.data.image_ids import posetrack18_image_id
+from pavenet_lite.data.posetrack_writer import write_video
 from pavenet_lite.evaluation import write_predictions
 from pavenet_lite.model import build_model
 from pavenet_lite.predict import Predictor

@@ -129,7 +129,11 @@ def test_missing_image_names_the_path(tmp_path):
     with pytest.raises(MissingImageError) as err:
         data[0]
     assert str(missing) in str(err.value) and "000001_mpii_train.json" in str(err.value)
-    assert isinstance(err.value, ValueError)
+    assert "expected an existing image file" in str(err.value)
+    missing.write_bytes(b"not an image")                        # present but unreadable: a different message
+    with pytest.raises(MissingImageError, match="expected a readable image file") as err:
+        data[0]
+    assert str(missing) in str(err.value)
 
 
 def test_declared_size_must_match_the_image(tmp_path):

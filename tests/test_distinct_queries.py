@@ -10,7 +10,7 @@ import torch
 from pavenet_lite.config import get_config
 from pavenet_lite.joints import MODEL_TO_PT18, PT18_OKS_SIGMAS
 from pavenet_lite.model import build_model
-from pavenet_lite.model.query_selection import distinct_top, pairwise_oks
+from pavenet_lite.model.query_selection import distinct_top
 from tests.conftest import FAST_MODEL
 
 SIGMAS = np.asarray(PT18_OKS_SIGMAS)[list(MODEL_TO_PT18)]
@@ -30,14 +30,6 @@ def naive_distinct(scores, keypoints, num, threshold):
         if all(naive_oks(keypoints[i], keypoints[j]) <= threshold for j in kept):
             kept.append(i)
     return (kept + [i for i in order if i not in kept])[:num]
-
-
-def test_pairwise_oks_matches_a_loop():
-    kp = torch.rand(1, 5, 15, 2, generator=torch.Generator().manual_seed(0)).double()
-    got = pairwise_oks(kp)[0]
-    for i in range(5):
-        for j in range(5):
-            assert float(got[i, j]) == pytest.approx(naive_oks(kp[0, i].numpy(), kp[0, j].numpy()), rel=1e-4)
 
 
 @pytest.mark.parametrize("threshold", [0.1, 0.3, 0.6])

@@ -1,4 +1,4 @@
-"""PoseTrack18 writer: layout of posetrack_eval.md §2.2 / §3, image ids, atomic writes, clear errors."""
+"""PoseTrack18 writer (`data.posetrack_writer`): layout of posetrack_eval.md §2.2 / §3, atomic writes, clear errors."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 
 from pavenet_lite.data.annotations import Frame, Person, Video
-from pavenet_lite.data.posetrack_writer import (
-    PoseTrackFileNameError, PoseTrackWriteError, posetrack18_image_id, video_to_pt18, write_json_atomic,
-    write_video)
+from pavenet_lite.data.posetrack_writer import PoseTrackWriteError, video_to_pt18, write_json_atomic, write_video
 from pavenet_lite.joints import PT18_NAMES
 
 
@@ -34,16 +32,6 @@ def _video(scores: bool = False) -> Video:
         frames.append(Frame(file_name=name, image_id=10003420000 + t, is_labeled=(t == 1), people=people,
                             ignore_regions=regions))
     return Video(name="000342_mpii_test", frames=frames)
-
-
-def test_image_id_formula_by_hand():
-    assert posetrack18_image_id("images/val/000342_mpii_test/000007.jpg") == 1 * 10**10 + 342 * 10**4 + 7
-    assert posetrack18_image_id("images/train/024575_bonn_train/000099.jpg") == 2 * 10**10 + 24575 * 10**4 + 99
-    assert posetrack18_image_id("x/000001_mpiinew_test/9999.jpg") == 3 * 10**10 + 1 * 10**4 + 9999
-    for bad in ["images/val/seq_mpii/000001.jpg", "images/val/000342_coco_test/000001.jpg",
-                "images/val/000342_mpii_test/10000.jpg", "images/val/000342_mpii_test/a.jpg", "000001.jpg"]:
-        with pytest.raises(PoseTrackFileNameError, match="file_name"):
-            posetrack18_image_id(bad)
 
 
 def test_ground_truth_layout():

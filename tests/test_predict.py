@@ -1,4 +1,4 @@
-"""Predictor and demo I/O: the sliding window at the video ends, frame loading errors, prediction files."""
+"""Predictor and demo I/O: the sliding window at the video ends, demo pose files, prediction files."""
 from __future__ import annotations
 
 import csv
@@ -16,7 +16,7 @@ from pavenet_lite.data.posetrack import read_split, read_video
 from pavenet_lite.evaluation import evaluate_posetrack
 from pavenet_lite.joints import MODEL_NAMES
 from pavenet_lite.model import build_model
-from pavenet_lite.predict import Predictor, load_frames, render_demo
+from pavenet_lite.predict import Predictor, render_demo
 from pavenet_lite.quickstart import SHIPPED_CHECKPOINT
 from tests.conftest import FAST_MODEL
 
@@ -55,28 +55,6 @@ def test_predict_video_ends_equal_predict_clip_on_the_replicated_window(predicto
 def test_predict_clip_rejects_a_wrong_number_of_frames(predictor):
     with pytest.raises(ValueError, match=r"expected frames \[F=3, H, W, 3\].*\(2, 40, 64, 3\)"):
         predictor.predict_clip(_video(2))
-
-
-def test_load_frames_reads_a_folder_sorted_by_name(tmp_path):
-    frames = _video(3)
-    for i in (2, 0, 1):  # written out of order
-        Image.fromarray(frames[i]).save(tmp_path / f"{i:06d}.png")
-    (tmp_path / "notes.txt").write_text("not a frame")
-    np.testing.assert_array_equal(load_frames(tmp_path), frames)
-
-
-def test_load_frames_errors_name_the_path(tmp_path):
-    missing = tmp_path / "no_such_video.mp4"
-    with pytest.raises(FileNotFoundError, match=str(missing)):
-        load_frames(missing)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(ValueError, match=f"{empty}: no .jpg"):
-        load_frames(empty)
-    text = tmp_path / "video.txt"
-    text.write_text("x")
-    with pytest.raises(ValueError, match=f"{text}: expected a frames folder.*'.txt'"):
-        load_frames(text)
 
 
 def test_demo_poses_files_hold_the_drawn_people(predictor, tmp_path):

@@ -34,7 +34,9 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _ann_files(root: Path) -> list[Path]:
-    return sorted((root / "annotations").rglob("*.json"))
+    files = sorted((root / "annotations").rglob("*.json"))
+    assert files, f"no annotation files under {root}"  # a loop over no files would pass anything
+    return files
 
 
 def test_layout_and_naming(data):
@@ -163,11 +165,13 @@ def test_crowd_videos_have_exactly_n_people(tmp_path):
     # The runtime-vs-people benchmark relies on every labelled frame showing exactly N annotated people.
     preset = preset_with("crowd", n_train=0, val_people=(1, 30), frames=5)
     root = generate_synthtrack(tmp_path, preset, seed=0, progress=False, workers=1)
-    for path, n in zip(_ann_files(root), (1, 30)):
+    files = _ann_files(root)
+    assert [p.parent.name for p in files] == ["val", "val"]
+    for path, n in zip(files, (1, 30)):
         d = json.loads(path.read_text())
         labelled = [im["id"] for im in d["images"] if im["is_labeled"]]
         per_frame = [sum(a["image_id"] == i for a in d["annotations"]) for i in labelled]
-        assert per_frame == [n] * len(labelled)
+        assert labelled and per_frame == [n] * len(labelled)
 
 
 def test_walkers_enter_from_outside_the_view():

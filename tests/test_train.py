@@ -11,7 +11,8 @@ import torch.multiprocessing as mp
 
 from pavenet_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pavenet_lite.data.clips import collate_clips
-from pavenet_lite.train import ClipOrder, RunOrder, TrainConfig, Trainer
+from pavenet_lite.data.sampling import ClipOrder, RunOrder
+from pavenet_lite.train import TrainConfig, Trainer
 from tests.conftest import FAST_MODEL
 
 

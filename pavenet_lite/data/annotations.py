@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pavenet_lite.joints import K, model_to_pt18
+
+_ORIGIN_NUDGE = 0.01  # px: PoseTrack18 files reserve (0, 0) for "joint absent"
+
 
 @dataclass
 class Person:
@@ -33,6 +37,28 @@ class Person:
     box: np.ndarray | None = None
     scores: np.ndarray | None = None
     score: float | None = None
+
+
+def person_from_model(keypoints: np.ndarray, scores: np.ndarray, track_id: int, score: float | None = None,
+                      min_joint_score: float | None = None) -> Person:
+    """A predicted `Person` (PT18 order) from model-order outputs: the one place a prediction changes joint order.
+
+    keypoints: [K, 2] pixels of the original frame; scores: [K] per-joint confidences.
+    min_joint_score: joints scored below it are left out (absent). AP never gains from leaving joints out (low
+        scores only extend the tail of the ranking); MOTA does, as poseval counts every listed joint there.
+    A joint at exactly (0, 0) is moved to (0.01, 0.01): a PoseTrack18 file would read it back as "not predicted".
+    Raises ValueError for arrays of the wrong shape.
+    """
+    kp = np.asarray(keypoints, dtype=np.float64)
+    sc = np.asarray(scores, dtype=np.float64)
+    if kp.shape != (K, 2) or sc.shape != (K,):
+        raise ValueError(f"person_from_model: expected keypoints [{K}, 2] and scores [{K}], "
+                         f"got {kp.shape} and {sc.shape}")
+    kp = np.where((kp == 0).all(axis=1, keepdims=True), _ORIGIN_NUDGE, kp)
+    present = np.ones(K, dtype=bool) if min_joint_score is None else sc >= min_joint_score
+    ann = model_to_pt18(present[:, None], fill=False)[:, 0]  # [17], ears False
+    return Person(keypoints=model_to_pt18(kp), annotated=ann, visible=ann.copy(), track_id=int(track_id),
+                  scores=model_to_pt18(sc[:, None])[:, 0], score=None if score is None else float(score))
 
 
 @dataclass

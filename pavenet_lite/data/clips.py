@@ -18,7 +18,8 @@ from pavenet_lite.data.annotations import Person, Video
 from pavenet_lite.data.errors import AnnotationError, MissingImageError
 from pavenet_lite.data.posetrack import image_path, read_split
 from pavenet_lite.data.transforms import AugmentConfig, ClipTransform, transform_people
-from pavenet_lite.joints import K, MODEL_TO_PT18
+from pavenet_lite.joints import K, pt18_to_model
+from pavenet_lite.keypoint_ops import pixels_to_normalised
 
 
 def clip_frame_indices(center: int, num_frames: int, video_len: int) -> list[int]:
@@ -48,26 +49,24 @@ def build_target(people: Sequence[Person], size: tuple[int, int]) -> dict[str, t
 
     People without any annotated model joint (all joints cropped away, or box-only annotations) are left out: there is
     nothing for the model to regress. Coordinates are normalised by the unpadded size (h, w), edge-based:
-    (x + 0.5) / w, (y + 0.5) / h, so 0 and 1 are the outer edges of the first and last pixel, as for the model's token
-    grid and `grid_sample(align_corners=False)` (pixel coordinates are pixel centres, `transforms.py`).
+    (x + 0.5) / w, (y + 0.5) / h (`keypoint_ops.pixels_to_normalised`), so 0 and 1 are the outer edges of the first
+    and last pixel, as for the model's token grid and `grid_sample(align_corners=False)`.
     Returns keypoints [G, K, 2], annotated [G, K], visible [G, K], areas [G], boxes [G, 4] (xyxy), track_ids [G].
     """
     h, w = size
-    scale = np.array([w, h], dtype=np.float64)
-    idx = list(MODEL_TO_PT18)
     keypoints, annotated, visible, areas, boxes, track_ids = [], [], [], [], [], []
     for p in people:
-        ann = p.annotated[idx]
+        ann = pt18_to_model(p.annotated)
         if not ann.any():
             continue
-        kp = p.keypoints[idx]  # [K, 2] pixels
+        kp = pt18_to_model(p.keypoints)  # [K, 2] pixels
         box = _box_xyxy(p, kp[ann])
         # At least one pixel of area: OKS divides by it, and a single annotated joint has zero extent.
         areas.append(max((box[2] - box[0]) * (box[3] - box[1]), 1.0) / (w * h))
-        keypoints.append((kp + 0.5) / scale)
+        keypoints.append(pixels_to_normalised(kp, w, h))
         annotated.append(ann)
-        visible.append(p.visible[idx] & ann)
-        boxes.append((box + 0.5) / np.tile(scale, 2))
+        visible.append(pt18_to_model(p.visible) & ann)
+        boxes.append(pixels_to_normalised(box.reshape(2, 2), w, h).reshape(4))
         track_ids.append(p.track_id)
     g = len(keypoints)
     return {

@@ -26,7 +26,7 @@ import numpy as np
 
 from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.data.errors import AnnotationError
-from pavenet_lite.data.posetrack_writer import posetrack18_image_id
+from pavenet_lite.data.image_ids import posetrack18_image_id
 from pavenet_lite.joints import NUM_PT18, POSEVAL_TO_PT18, PT18_NAMES
 
 __all__ = ["AnnotationError", "read_video", "video_from_json", "read_text", "parse_json", "read_dir", "read_split",

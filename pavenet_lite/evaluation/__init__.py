@@ -5,8 +5,8 @@ from pavenet_lite.evaluation.breakdown import joint_recall_breakdown
 from pavenet_lite.evaluation.drawn import drawn_skeletons
 from pavenet_lite.evaluation.oks_ap import evaluate_oks_ap
 from pavenet_lite.evaluation.posetrack_map import EvaluationError, PoseTrackAP, evaluate_posetrack, run_eval
-from pavenet_lite.evaluation.writer import PredictionWriteError, person_from_model, write_predictions
+from pavenet_lite.evaluation.writer import PredictionWriteError, write_predictions
 
 __all__ = ["EvaluationError", "PoseTrackAP", "evaluate_posetrack", "run_eval", "evaluate_oks_ap",
-           "PredictionWriteError", "person_from_model", "write_predictions", "joint_recall_breakdown",
+           "PredictionWriteError", "write_predictions", "joint_recall_breakdown",
            "drawn_skeletons"]

@@ -13,7 +13,7 @@ only lines predictions up with the GT frames and checks them.
 
 Input form, `predictions`: video name -> either a list with one entry per GT frame, or a dict frame index -> entry
 (frames not listed get no people). Each entry is a list of `Person` in PT18 order with `scores` [17]. Model outputs
-(K = 15 joints, model order) become such persons with `person_from_model`.
+(K = 15 joints, model order) become such persons with `data.annotations.person_from_model`.
 """
 from __future__ import annotations
 
@@ -21,39 +21,14 @@ import warnings
 from pathlib import Path
 from typing import Mapping, Sequence, Union
 
-import numpy as np
-
 from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.data.posetrack_writer import write_video
-from pavenet_lite.joints import K, model_to_pt18
 
 FramePredictions = Union[Sequence[Sequence[Person]], Mapping[int, Sequence[Person]]]
-_ORIGIN_NUDGE = 0.01  # px: PoseTrack18 reserves (0, 0) for "joint absent"
 
 
 class PredictionWriteError(ValueError):
     """Predictions that cannot be lined up with the GT videos (the message names the video and frame)."""
-
-
-def person_from_model(keypoints: np.ndarray, scores: np.ndarray, track_id: int, score: float | None = None,
-                      min_joint_score: float | None = None) -> Person:
-    """A predicted `Person` from model-order outputs.
-
-    keypoints: [K, 2] pixels of the original frame; scores: [K] per-joint confidences.
-    min_joint_score: joints scored below it are left out (absent). AP never gains from leaving joints out (low
-        scores only extend the tail of the ranking); MOTA does, as poseval counts every listed joint there.
-    A joint at exactly (0, 0) is moved to (0.01, 0.01): the file format would read it back as "not predicted".
-    """
-    kp = np.asarray(keypoints, dtype=np.float64)
-    sc = np.asarray(scores, dtype=np.float64)
-    if kp.shape != (K, 2) or sc.shape != (K,):
-        raise PredictionWriteError(f"person_from_model: expected keypoints [{K}, 2] and scores [{K}], "
-                                   f"got {kp.shape} and {sc.shape}")
-    kp = np.where((kp == 0).all(axis=1, keepdims=True), _ORIGIN_NUDGE, kp)
-    present = np.ones(K, dtype=bool) if min_joint_score is None else sc >= min_joint_score
-    ann = model_to_pt18(present[:, None], fill=False)[:, 0]  # [17], ears False
-    return Person(keypoints=model_to_pt18(kp), annotated=ann, visible=ann.copy(), track_id=int(track_id),
-                  scores=model_to_pt18(sc[:, None])[:, 0], score=None if score is None else float(score))
 
 
 def _frames_people(video: Video, entry: FramePredictions | None) -> list[list[Person]]:

@@ -3,7 +3,7 @@
 Keypoints come from the joint decoder's last layer (the pose decoder's last layer when the model has no joint
 decoder). Normalised coordinates are edge-based and relative to the unpadded input, which is the original frame
 resized with its aspect ratio kept, so x_pixel = x * orig_w - 0.5 and y_pixel = y * orig_h - 0.5 (pixel centres at
-integers; `size` is not needed for the mapping). `normalised_to_pixels` undoes `data.clips.build_target` exactly.
+integers; `size` is not needed for the mapping; `keypoint_ops.normalised_to_pixels`).
 
 Per-keypoint confidence as Poseur / the official head (pavenet_model.md §6):
 p = 0.7 * (1 - exp(-0.2 / sigma_x)) * (1 - exp(-0.2 / sigma_y)); keypoint score = person score * p. The official
@@ -15,17 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
-from pavenet_lite.joints import MODEL_TO_PT18, PT18_OKS_SIGMAS
-
-
-def normalised_to_pixels(normalised: torch.Tensor, w: float, h: float, clamp: bool = False) -> torch.Tensor:
-    """Edge-based normalised (x, y) `[..., 2]` -> pixel-centre coordinates of a w x h image, same shape;
-    `clamp` keeps them on the image's pixels ([0, w - 1] x [0, h - 1])."""
-    px = normalised * normalised.new_tensor([w, h]) - 0.5
-    return torch.stack([px[..., 0].clamp(0, w - 1), px[..., 1].clamp(0, h - 1)], -1) if clamp else px
+from pavenet_lite.keypoint_ops import keypoint_areas, normalised_to_pixels, oks
 
 
 def keypoint_confidence(sigmas: torch.Tensor) -> torch.Tensor:
@@ -37,21 +29,17 @@ def keypoint_confidence(sigmas: torch.Tensor) -> torch.Tensor:
 def oks_nms_indices(keypoints: torch.Tensor, scores: torch.Tensor, threshold: float = 0.45) -> torch.Tensor:
     """Greedy OKS-NMS: keypoints `[P, K, 2]` pixels, scores `[P]` -> kept indices (by descending score).
 
-    Area of a pose = area of its keypoint box; sigmas = the project's OKS sigmas (`joints.py`), model order.
+    OKS (`keypoint_ops.oks`) over all joints, scale = mean of the two poses' keypoint-box areas.
     """
-    sigmas = torch.as_tensor(np.asarray(PT18_OKS_SIGMAS)[list(MODEL_TO_PT18)], dtype=keypoints.dtype)
     order = scores.argsort(descending=True)
-    span = keypoints.amax(1) - keypoints.amin(1)
-    areas = (span[:, 0] * span[:, 1]).clamp(min=1e-6)
+    areas = keypoint_areas(keypoints)                                           # [P]
     keep: list[int] = []
     while order.numel() > 0:
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        d2 = ((keypoints[rest] - keypoints[i]) ** 2).sum(-1)                     # [R, K]
-        area = (areas[rest] + areas[i]) / 2
-        oks = torch.exp(-d2 / (2 * area[:, None] * (2 * sigmas) ** 2)).mean(-1)
-        order = rest[oks <= threshold]
+        similarity = oks(keypoints[rest], keypoints[i], None, (areas[rest] + areas[i]) / 2)  # [R]
+        order = rest[similarity <= threshold]
     return torch.tensor(keep, dtype=torch.long)
 
 

@@ -20,24 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from pavenet_lite.keypoint_ops import pairwise_oks
 from pavenet_lite.model.heads import KeypointRefine, SigmaHead, score_head
-from pavenet_lite.joints import MODEL_TO_PT18, PT18_OKS_SIGMAS
-
-
-def pairwise_oks(keypoints: torch.Tensor) -> torch.Tensor:
-    """keypoints `[B, M, K, 2]` -> OKS of every pair `[B, M, M]`, area = mean of the two poses' keypoint boxes."""
-    K = keypoints.shape[-2]
-    sigmas = torch.as_tensor(np.asarray(PT18_OKS_SIGMAS)[list(MODEL_TO_PT18)][:K], dtype=torch.float32,
-                             device=keypoints.device)
-    kp = keypoints.float()
-    span = kp.amax(2) - kp.amin(2)                                                    # [B, M, 2]
-    area = (span[..., 0] * span[..., 1]).clamp(min=1e-6)                             # [B, M]
-    per_joint = kp.transpose(1, 2)                                                    # [B, K, M, 2]
-    sq = per_joint.pow(2).sum(-1)                                                     # [B, K, M]
-    d2 = (sq[..., :, None] + sq[..., None, :] - 2 * per_joint @ per_joint.transpose(-1, -2)).clamp(min=0)
-    scale = (area[:, :, None] + area[:, None]) / 2                                    # [B, M, M]
-    e = d2 / (2 * scale[:, None] * (2 * sigmas)[None, :, None, None] ** 2)            # [B, K, M, M]
-    return torch.exp(-e).mean(1)
 
 
 def distinct_top(scores: torch.Tensor, keypoints: torch.Tensor, num: int, threshold: float) -> torch.Tensor:

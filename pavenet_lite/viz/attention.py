@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from pavenet_lite.joints import MODEL_NAMES
-from pavenet_lite.model.postprocess import normalised_to_pixels
+from pavenet_lite.keypoint_ops import normalised_to_pixels
 from pavenet_lite.viz.skeleton import color_for, draw_skeleton
 
 LEVEL_COLOURS = ("#e41a1c", "#ff7f00", "#ffd92f", "#4daf4a", "#377eb8", "#984ea3")

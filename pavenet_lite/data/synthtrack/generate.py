@@ -33,7 +33,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pavenet_lite.data.annotations import Frame, Person, Video
-from pavenet_lite.data.posetrack_writer import posetrack18_image_id, write_json_atomic, write_video
+from pavenet_lite.data.image_ids import posetrack18_image_id
+from pavenet_lite.data.posetrack_writer import write_json_atomic, write_video
 from pavenet_lite.data.synthtrack import scene
 from pavenet_lite.data.synthtrack.motion import MOTIONS
 from pavenet_lite.data.synthtrack.world import World

@@ -1,4 +1,4 @@
-"""PoseTrack17 / PoseTrack18 readers: hand-written files of the same content, and every bad input."""
+"""PoseTrack17 / PoseTrack18 readers (`data.posetrack`): hand-written files of the same content, and every bad input."""
 from __future__ import annotations
 
 import json
