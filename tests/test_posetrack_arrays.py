@@ -25,7 +25,7 @@ from pavenet_lite.data.posetrack_arrays import VideoArrays, arrays_from_video, r
 from pavenet_lite.data.read_many import read_many
 from pavenet_lite.evaluation import evaluate_posetrack, write_predictions
 from pavenet_lite.quickstart import _as_predictions
-from tests.test_posetrack_io import BAD_PT18, IDS, PT18, pt17_gt, pt18_gt, write
+from tests.test_posetrack_reader import BAD_PT18, IDS, PT18, pt17_gt, pt18_gt, write
 
 ARRAYS = ("image_ids", "offsets", "keypoints", "annotated", "head_box", "scores", "scored", "track_id")
 
