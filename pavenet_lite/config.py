@@ -6,7 +6,7 @@ one dict (`to_dict`) that rebuilds the exact model (`from_dict`). Presets:
 * `tiny`  - CPU teaching model: ResNet-18 at width 0.25, C = 64, 2 encoder / 2 pose / 1 joint layers, Q = 30,
   3 levels, 192 px. Trains on SynthTrack in minutes.
 * `small` - single-GPU course lab: ResNet-18 at full width, C = 128, 3 / 3 / 2 layers, Q = 100, 4 levels, 512 px.
-* `paper` - the official R50 setting (pavenet_model.md §2): C = 256, 6 / 3 / 2 layers, Q = 300, 4 levels, 8 heads,
+* `paper` - the official R50 setting (docs/paper.md): C = 256, 6 / 3 / 2 layers, Q = 300, 4 levels, 8 heads,
   4 encoder points, K pose-aware points, 4 joint points, 1333 px, AdamW 2e-5.
 
 F = `num_frames` is any odd number >= 1; F = 1 is the image-only (PETR-style) baseline.
@@ -57,7 +57,7 @@ class PAVENetConfig:
     num_keypoints: int = NUM_JOINTS          # K
     num_frames: int = 3                      # F = 2T + 1
     max_size: int = 1333                     # longest input side in pixels
-    # Loss weights (pavenet_model.md §4) and Hungarian matcher costs (§3).
+    # Loss weights (docs/paper.md) and Hungarian matcher costs (§3).
     loss_cls: float = 0.5
     loss_rle: float = 1.0
     loss_l1: float = 0.0

@@ -36,7 +36,7 @@ POSEVAL_TO_PT18: tuple[int, ...] = tuple(
 PT18_TO_POSEVAL: dict[int, int] = {pt18: pv for pv, pt18 in enumerate(POSEVAL_TO_PT18)}
 MODEL_TO_POSEVAL: tuple[int, ...] = tuple(PT18_TO_POSEVAL[i] for i in MODEL_TO_PT18)
 
-# Columns of the printed PoseTrack table: poseval ids averaged per column (posetrack_eval.md §4.5).
+# Columns of the printed PoseTrack table: poseval ids averaged per column (docs/posetrack_eval.md).
 TABLE_COLUMNS: dict[str, tuple[int, ...]] = {
     "Head": (14, 12, 13), "Shou": (8, 9), "Elb": (7, 10), "Wri": (6, 11),
     "Hip": (2, 3), "Knee": (1, 4), "Ankl": (0, 5),
@@ -74,7 +74,7 @@ PT18_SKELETON: tuple[tuple[int, int], ...] = tuple(
 # OKS sigmas in PT18 order. One definition for the matcher, the losses and the OKS AP. We take the values of the
 # official PAVE-Net matcher (OksCost): COCO sigmas with the shoulder value 0.079 for head_bottom and head_top. mmpose
 # reuses the eye value 0.025 there, which makes neck and head-top far stricter than the annotation noise of those
-# loosely defined points (pavenet_model.md §9.11 lists the official code's two inconsistent tables).
+# loosely defined points (the official code has two inconsistent tables).
 PT18_OKS_SIGMAS = np.array([
     0.026, 0.079, 0.079, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072,
     0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089], dtype=np.float64)

@@ -122,7 +122,7 @@ class SetCriterion(nn.Module):
     `loss_neighbour_frames` (only when `cfg.loss_neighbour` > 0 and F > 1) is NOT in the paper, which supervises the
     centre frame alone: an L1 term on the last layer's estimates `frame_keypoints` of the non-centre frames, for the
     queries matched in the last pose layer, against the same people there (`targets[b]["frame_keypoints"]`). Without
-    it the non-centre refiners learn only through where the next layer samples, a weak signal (issue 8 measured
+    it the non-centre refiners learn only through where the next layer samples, a weak signal (we measured
     that a CPU-trained F = 3 model does not follow people into the neighbouring frames).
     """
 

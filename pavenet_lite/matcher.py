@@ -2,7 +2,7 @@
 
 PAVE-Net predicts a fixed set of Q poses per clip and has no NMS, so training must decide which query is responsible
 for which person. Per clip we build a cost matrix `[Q, G]` and solve the assignment problem exactly with
-`scipy.optimize.linear_sum_assignment` (pavenet_model.md §3). The cost of query q for person g is
+`scipy.optimize.linear_sum_assignment` (docs/paper.md). The cost of query q for person g is
 
     cost_cls * focal_cost(logit_q) + cost_kpt * L1(q, g) + cost_oks * (-OKS(q, g)),
 

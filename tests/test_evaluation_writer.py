@@ -1,4 +1,4 @@
-"""`evaluation.writer.write_predictions`: prediction files the official poseval accepts (posetrack_eval.md §3),
+"""`evaluation.writer.write_predictions`: prediction files the official poseval accepts (docs/posetrack_eval.md),
 checked field by field."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OKS keypoint AP through pycocotools: hand-computed OKS and AP on tiny cases (posetrack_eval.md §7)."""
+"""OKS keypoint AP through pycocotools: hand-computed OKS and AP on tiny cases (docs/posetrack_eval.md)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""PoseTrack mAP (poseval-faithful): hand-derived cases for every rule of posetrack_eval.md §4, plus a naive loop.
+"""PoseTrack mAP (poseval-faithful): hand-derived cases for every rule of docs/posetrack_eval.md, plus a naive loop.
 
 Geometry used throughout: a GT person's head box is 30 x 40 px, diagonal 50, so headSize = 0.6 * 50 = 30 px and a
 predicted joint is correct iff it lies within 0.5 * 30 = 15 px of the GT joint. People are 1000 px apart, so a

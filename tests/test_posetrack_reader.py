@@ -11,7 +11,7 @@ import pytest
 from pavenet_lite.data.annotations import Frame, Person, Video
 from pavenet_lite.data.posetrack import AnnotationError, image_path, read_dir, read_split, read_video
 
-# Written out by hand from posetrack_eval.md §1 (not imported from the package).
+# Written out by hand from docs/posetrack_eval.md (not imported from the package).
 PT18 = ["nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
         "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
         "right_knee", "left_ankle", "right_ankle"]

@@ -1,4 +1,4 @@
-"""PoseTrack18 writer (`data.posetrack_writer`): layout of posetrack_eval.md §2.2 / §3, atomic writes, clear errors."""
+"""PoseTrack18 writer (`data.posetrack_writer`): layout of docs/posetrack_eval.md, atomic writes, clear errors."""
 from __future__ import annotations
 
 import json

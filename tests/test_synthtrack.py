@@ -1,4 +1,4 @@
-"""SynthTrack: PoseTrack18 layout and format (posetrack_eval.md §2.2), annotation rules, determinism, round trip."""
+"""SynthTrack: PoseTrack18 layout and format (docs/posetrack_eval.md), annotation rules, determinism, round trip."""
 from __future__ import annotations
 
 import json

@@ -12,7 +12,7 @@ from pavenet_lite.data.transforms import (
 ALL_ON = AugmentConfig(flip_prob=1.0, rotate_prob=1.0, crop_prob=1.0, scale_range=(0.8, 1.3))
 NO_AUG = AugmentConfig(flip_prob=0.0, rotate_prob=0.0, crop_prob=0.0, scale_range=(1.0, 1.0), brightness=0.0,
                        contrast=0.0, saturation=0.0, hue=0.0)
-LEFT_WRIST, RIGHT_WRIST, NOSE = 9, 10, 0  # PT18 indices, by hand from posetrack_eval.md §1
+LEFT_WRIST, RIGHT_WRIST, NOSE = 9, 10, 0  # PT18 indices, by hand from docs/posetrack_eval.md
 
 
 def person(points: dict[int, tuple[float, float]], track_id: int = 1, **kw) -> Person:

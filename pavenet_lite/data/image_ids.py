@@ -14,7 +14,7 @@ class PoseTrackFileNameError(ValueError):
 
 
 def posetrack18_image_id(file_name: str) -> int:
-    """PoseTrack18 image id of a frame: T * 10^10 + seq * 10^4 + frame (posetrack_eval.md §2.2).
+    """PoseTrack18 image id of a frame: T * 10^10 + seq * 10^4 + frame (docs/posetrack_eval.md).
 
     T = 1 for mpii, 2 for bonn, 3 for mpiinew; `seq` is the number that starts the parent folder name and `frame` the
     integer basename (< 10^4). Example: `images/val/000342_mpii_test/000007.jpg` -> 10003420007.

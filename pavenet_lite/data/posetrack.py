@@ -5,7 +5,7 @@ with keypoints as `[17, 2]` pixel arrays in PT18 order whatever the file's order
 
 * PoseTrack18/21: keypoints are mapped by the names of the file's `categories[0].keypoints` (PT18 order when the file
   has no category list). A joint stored as (0, 0, 0) is not annotated; any other joint is annotated whatever its
-  visibility flag v, and visible means v > 0 (posetrack_eval.md §2.2). `bbox_head` [x, y, w, h] becomes the head box
+  visibility flag v, and visible means v > 0 (docs/posetrack_eval.md). `bbox_head` [x, y, w, h] becomes the head box
   corners (x1, y1, x2, y2).
 * PoseTrack17: the listed points are the annotated ones, with poseval joint ids mapped by `joints.POSEVAL_TO_PT18`;
   the person's x1/y1/x2/y2 is the head box. PT17 files carry no image ids: we compute the PoseTrack18 id from the

@@ -1,7 +1,7 @@
 """Ground truth and predictions paired as arrays for the PoseTrack mAP: files, frames and the evaluated people.
 
 The rules and messages of `pairing` (videos by file name, frames by position, poseval's load-time checks on track
-ids) and of frame selection (posetrack_eval.md §4.1: a frame is evaluated iff its GT lists a person; joints inside
+ids) and of frame selection (docs/posetrack_eval.md: a frame is evaluated iff its GT lists a person; joints inside
 ignore regions vanish), applied to `VideoArrays` with a few numpy operations per video instead of a loop over
 people. Files are read by `read_many` (two processes for a large set, results as if read one by one).
 """

@@ -2,7 +2,7 @@
 
 Predictions are paired with GT videos by file name (directories) or by `Video.name` (lists of `Video`); frames are
 paired by position, so a prediction video must list every GT frame, in GT order. poseval also requires track ids
-< 10000 and unique predicted track ids within each frame (posetrack_eval.md §3). Shared by the PoseTrack mAP and
+< 10000 and unique predicted track ids within each frame (docs/posetrack_eval.md). Shared by the PoseTrack mAP and
 the OKS AP.
 """
 from __future__ import annotations

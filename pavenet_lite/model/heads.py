@@ -4,7 +4,7 @@
 * keypoint refinement: an MLP whose output is added in logit space to the current estimate,
   r_new = sigmoid(MLP(h) + logit(r)), so each layer predicts a correction of the previous one;
 * sigma (RLE scale per coordinate): Linear -> ReLU -> Linear -> ReLU -> Linear -> sigmoid. The official branch has
-  no activations between its three Linear layers (pavenet_model.md §9.9), i.e. it is one linear map; we add ReLUs.
+  no activations between its three Linear layers, i.e. it is one linear map; we add ReLUs.
 
 Initialisation choice: the last Linear of a refinement MLP gets near-zero weights (std 1e-3) and a zero bias. That
 starts every refinement at (almost) the identity like the official zero init, but unlike an exact zero init it lets

@@ -1,7 +1,7 @@
 """Image-to-video initialisation: start an F-frame PAVE-Net from the weights of a model trained with another F.
 
 The paper does not train PAVE-Net from scratch: it starts from image-model (PETR) weights and fine-tunes on video
-(pavenet_model.md §5). The same works inside this package: train the F = 1 image baseline, which is about 4x cheaper
+(docs/paper.md). The same works inside this package: train the F = 1 image baseline, which is about 4x cheaper
 per clip, then inflate it to F = 3. Only two kinds of parameters depend on F:
 
 * `FrameLinear` weights `[F, C_in, C_out]` and biases `[F, C_out]` (offsets and attention logits of pose-aware and

@@ -1,4 +1,4 @@
-"""Joint decoder: keypoint-level spatiotemporal refinement of selected persons (pavenet_model.md §1.4).
+"""Joint decoder: keypoint-level spatiotemporal refinement of selected persons (docs/paper.md).
 
 Each selected person gets K joint queries (one learned embedding `[K, 2C]` -> content and positional halves, shared
 by all persons). Joint j of a person starts from that person's per-frame keypoint j of the last pose-decoder layer

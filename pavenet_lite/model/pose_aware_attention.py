@@ -1,4 +1,4 @@
-"""Pose-aware attention: the cross-attention of the spatiotemporal pose decoder (pavenet_model.md §1.2).
+"""Pose-aware attention: the cross-attention of the spatiotemporal pose decoder (docs/paper.md).
 
 A pose query carries one keypoint estimate per frame, r_{f,k} `[B, F, Q, K, 2]`. In every frame f, level l and head
 m it samples K points, point k anchored on ITS OWN keypoint k of THAT frame, offset in units of half the frame's

@@ -1,4 +1,4 @@
-"""Spatiotemporal pose decoder: Q pose queries refine per-frame pose estimates over D layers (pavenet_model.md §1.3).
+"""Spatiotemporal pose decoder: Q pose queries refine per-frame pose estimates over D layers (docs/paper.md).
 
 Layer d: self-attention among the Q queries -> add & LN -> pose-aware cross-attention over the memory of all F
 frames, anchored on the references r^(d) `[B, F, Q, K, 2]` -> add & LN -> FFN -> add & LN. Then every frame's
@@ -16,7 +16,7 @@ Every parameter thus learns, and the joint decoder still starts from detached pe
 official joint decoder starts in the other frames, so weights converted from the official checkpoint need them to
 compute what the official model computes (`official_weights.py`).
 
-Ablation `anchor="centre"` (issue 8): every frame samples around the CENTRE frame's keypoints at every layer, i.e.
+Ablation `anchor="centre"`: every frame samples around the CENTRE frame's keypoints at every layer, i.e.
 plain multi-frame deformable attention with no per-frame pose estimate: only the centre MLPs exist and the refined
 centre estimate is tiled over the F frames. It asks whether following each person through time is what helps, or
 merely seeing more frames.

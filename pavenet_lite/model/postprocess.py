@@ -5,7 +5,7 @@ decoder). Normalised coordinates are edge-based and relative to the unpadded inp
 resized with its aspect ratio kept, so x_pixel = x * orig_w - 0.5 and y_pixel = y * orig_h - 0.5 (pixel centres at
 integers; `size` is not needed for the mapping; `keypoint_ops.normalised_to_pixels`).
 
-Per-keypoint confidence as Poseur / the official head (pavenet_model.md §6):
+Per-keypoint confidence as Poseur / the official head (docs/paper.md):
 p = 0.7 * (1 - exp(-0.2 / sigma_x)) * (1 - exp(-0.2 / sigma_y)); keypoint score = person score * p. The official
 code also multiplies the coordinates by p^5 / (p^5 + 1e-10), which only moves joints with p ~ 0 to the origin;
 we leave coordinates untouched. OKS-NMS (threshold 0.45) is off by default: PAVE-Net is NMS-free; the flag exists
