@@ -59,3 +59,21 @@ def test_query_nms_off_is_the_plain_top_q(synth_small):
     with torch.no_grad():
         plain, other = model(clips, masks), distinct(clips, masks)
     assert torch.equal(plain["enc_outputs"]["pred_logits"], other["enc_outputs"]["pred_logits"])
+
+
+def test_query_index_names_the_tokens_that_became_queries():
+    for query_nms in (0.0, 0.3):
+        torch.manual_seed(0)
+        model = build_model(get_config("tiny", num_frames=1, query_nms=query_nms, **FAST_MODEL)).eval()
+        with torch.no_grad():
+            out = model(torch.rand(1, 1, 3, 64, 96), torch.zeros(1, 64, 96, dtype=torch.bool))
+        enc = out["enc_outputs"]
+        index = enc["query_index"][0]                                            # [Q]
+        assert index.unique().numel() == model.cfg.num_queries
+        scores = enc["pred_logits"][0, index]
+        if query_nms == 0.0:  # the plain top-Q, best first
+            assert torch.equal(index, enc["pred_logits"][0].topk(model.cfg.num_queries).indices)
+        else:                 # the greedy distinct pick, not the plain top-Q
+            assert torch.equal(index, distinct_top(enc["pred_logits"], enc["pred_keypoints"], model.cfg.num_queries,
+                                                   query_nms)[0])
+        assert torch.isfinite(scores).all()

@@ -61,7 +61,8 @@ class QuerySelection(nn.Module):
                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """Returns
         - enc_outputs: {"pred_logits" `[B, N]`, "pred_keypoints" `[B, N, K, 2]`, "pred_sigmas" `[B, N, K, 2]`,
-          "valid" `[B, N]` bool} (padding tokens have finite but meaningless values; losses must use `valid`);
+          "valid" `[B, N]` bool, "query_index" `[B, Q]` the tokens that became the queries} (padding tokens have
+          finite but meaningless values; losses must use `valid`);
         - content `[B, Q, C]`: selected e_n, detached;
         - reference `[B, Q, K, 2]`: selected keypoints in [0, 1], detached.
         """
@@ -84,5 +85,6 @@ class QuerySelection(nn.Module):
             top = ranking.topk(self.num_queries, dim=1).indices                         # [B, Q]
         content = torch.gather(e, 1, top[..., None].expand(-1, -1, e.shape[-1])).detach()
         reference = torch.gather(keypoints, 1, top[:, :, None, None].expand(-1, -1, K, 2)).detach()
-        enc_outputs = {"pred_logits": logits, "pred_keypoints": keypoints, "pred_sigmas": sigmas, "valid": valid}
+        enc_outputs = {"pred_logits": logits, "pred_keypoints": keypoints, "pred_sigmas": sigmas, "valid": valid,
+                       "query_index": top}
         return enc_outputs, content, reference

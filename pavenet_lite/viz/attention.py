@@ -109,8 +109,7 @@ def query_keypoints(clip: ClipAttention) -> dict[str, Any]:
     h, w = clip.frames.shape[1:3]                                                # of the original frame
     px = lambda k: normalised_to_pixels(k.float(), w, h).numpy()
     enc = out["enc_outputs"]
-    ranking = enc["pred_logits"][0].masked_fill(~enc["valid"][0], float("-inf"))
-    top = ranking.topk(clip.num_queries).indices                                # the same top-Q as the model
+    top = enc["query_index"][0]                                                 # [Q] tokens the model chose
     stages = [("proposal", enc["pred_keypoints"][0, top])]
     stages += [(f"pose layer {d}", o["pred_keypoints"][0]) for d, o in enumerate(out["aux_outputs"])]
     stages.append((f"pose layer {clip.num_layers - 1}", out["pred_keypoints"][0]))
