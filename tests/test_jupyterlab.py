@@ -98,6 +98,23 @@ def _wait_redrawn(page, before: str, title_changes: bool = True) -> str:
     raise AssertionError(f"the figure was not redrawn (title still {before!r})")
 
 
+@pytest.mark.xfail(reason="with the venv from requirements.txt, JupyterLab marks notebook 02 changed on opening; "
+                          "cause not found yet", strict=False)
+def test_notebook_opens_unmodified(lab: str) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is part of the dev extra")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport=VIEWPORT)
+        page.goto(lab)
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext.isReady", timeout=120_000)
+        page.wait_for_timeout(2000)
+        dirty = page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
+        browser.close()
+    assert not dirty, "the notebook opens marked as changed (metadata JupyterLab rewrites on opening)"
+
+
 def test_explorer_in_jupyterlab(lab: str, tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is part of the dev extra")
     errors: list[str] = []
