@@ -2,6 +2,7 @@
 
     python bench/bench_train.py --data DIR [--config tiny] [--frames 3] [--batch-size 4] [--steps 20] [--threads 1]
     python bench/bench_train.py --config small --device cuda --amp --batch-size 16 --workers 14
+    python bench/bench_train.py --data DIR --frames 1 --batch-size 8 --set max_size=256 dn_groups=2
 
 Generates SynthTrack `mini` into DIR if it is missing. The first 3 steps are a warm-up and not timed. Peak memory is
 the process's peak resident set size (`ru_maxrss`), which includes the Python interpreter and the dataset index; on
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from pavenet_lite.cli import parse_overrides
 from pavenet_lite.data.synthtrack import generate_synthtrack
 from pavenet_lite.train import TrainConfig, Trainer
 
@@ -32,6 +34,7 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override PAVENetConfig fields")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if not (Path(a.data) / "annotations").exists():
@@ -39,7 +42,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(TrainConfig(data=a.data, out=out, config=a.config, frames=a.frames, steps=10_000,
                                       batch_size=a.batch_size, device=a.device, amp=a.amp, num_workers=a.workers,
-                                      log_every=1, progress=False))
+                                      log_every=1, progress=False, overrides=parse_overrides(a.set)))
         # One fit, one loader: each step logs its own wall time (every step reads its losses back, which waits for
         # the device), and the first 3 rows (allocator, autotuning, worker start) are left out.
         rows = [r for r in trainer.fit(stop_at=3 + a.steps) if "data_s" in r][3:]

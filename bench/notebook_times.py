@@ -47,9 +47,12 @@ def notebook_paths(prefixes: list[str]) -> list[Path]:
 
 
 def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop what changes on every run or machine (timestamps, kernel display name), keep outputs and tags."""
+    """Drop what changes on every run (timestamps), name the kernel by its spec, keep outputs and tags.
+
+    `language_info` stays as the kernel reported it, Python version included: JupyterLab writes the running
+    kernel's version there on opening, so a notebook without it (or with another one) opens marked as changed.
+    """
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
-    nb.metadata.get("language_info", {}).pop("version", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     return nb

@@ -169,6 +169,46 @@ def test_explorer_widgets_redraw_and_point_selection(predictor):
     assert explorer.query.value == clip_b.people[int(np.argmin(dists))]["query"] == nearest_query(clip_b, x, y)
 
 
+def test_explorer_click_on_the_picker_selects_the_person_there(predictor):
+    import io
+
+    from PIL import Image
+
+    explorer = AttentionExplorer(predictor, {"a": _clip(0)})
+    clip_a = explorer.capture("a")
+    picture = np.asarray(Image.open(io.BytesIO(explorer.picker.value)))
+    assert picture.shape == clip_a.frames[FR // 2].shape          # small frames are shown at their own size
+    person = clip_a.people[-1]
+    x, y = person["keypoints"][5]
+    # The message ipyevents' browser side sends for a click on an Image widget (the position in the image's own
+    # pixels), delivered the way the kernel delivers a widget's custom message.
+    explorer._clicks._handle_custom_msg({"type": "click", "dataX": float(x), "dataY": float(y)}, [])
+    assert explorer.query.value == nearest_query(clip_a, x, y)
+    assert (explorer.x.value, explorer.y.value) == (pytest.approx(x), pytest.approx(y))
+    # The selected person is redrawn thick: the picker changes when the selection does.
+    shown = explorer.picker.value
+    other = next(p["query"] for p in clip_a.people if p["query"] != explorer.query.value)
+    explorer.update(query=other)
+    assert explorer.picker.value != shown
+
+
+def test_explorer_picker_of_a_large_frame_maps_clicks_back_to_frame_pixels(predictor):
+    import io
+
+    from PIL import Image
+
+    big = np.repeat(np.repeat(_clip(0), 4, axis=1), 4, axis=2)        # [F, 432, 768, 3]
+    explorer = AttentionExplorer(predictor, {"big": big})
+    picture = Image.open(io.BytesIO(explorer.picker.value))
+    assert max(picture.size) == 640
+    clip_big = explorer.capture("big")
+    x, y = clip_big.people[0]["keypoints"][2]
+    scale = 640 / 768
+    explorer._on_click({"type": "click", "dataX": x * scale, "dataY": y * scale})
+    assert (explorer.x.value, explorer.y.value) == (pytest.approx(x), pytest.approx(y))
+    assert explorer.query.value == nearest_query(clip_big, x, y)
+
+
 def test_static_pose_plot_matches_capture(clip):
     fig = plot_pose_attention(clip, layer=1, query=2, head=None, keypoint=0)
     axes = fig.axes
