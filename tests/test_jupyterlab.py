@@ -145,6 +145,7 @@ def test_explorer_in_jupyterlab(lab: str, tmp_path: Path) -> None:
             " && ![...document.querySelectorAll('.jp-InputPrompt')].some(e => e.textContent.includes('*')); }",
             timeout=900_000, polling=1000)
         page.screenshot(path=str(tmp_path / "after_run_all.png"))
+        during_run_all = list(errors)
         assert not page.locator("text=Error displaying widget").count()
         explorer = _explorer(page)
         explorer.scroll_into_view_if_needed()
@@ -203,7 +204,10 @@ def test_explorer_in_jupyterlab(lab: str, tmp_path: Path) -> None:
         assert f"query {chosen}:" in _title(page)
         page.screenshot(path=str(tmp_path / "after_controls.png"))
         browser.close()
-    # Known, harmless: JupyterLab's plotly renderer chains Plots.resize after a redraw of a plot that the explorer's
-    # Output widget has just replaced; the detached old plot rejects the resize. Nothing else may appear.
-    others = [e for e in errors if "Resize must be passed a displayed plot div element" not in e]
-    assert not others, f"browser console errors: {others[:5]}"
+    # Known, harmless, upstream: during Run All the notebook's own cells redraw the explorer several times in quick
+    # succession, and JupyterLab's plotly renderer chains Plots.resize after a redraw of a plot that the Output widget
+    # has just replaced; the detached old plot rejects the resize. Nothing else may appear, and a student using the
+    # controls afterwards must see no console error at all.
+    others = [e for e in during_run_all if "Resize must be passed a displayed plot div element" not in e]
+    assert not others, f"browser console errors during Run All: {others[:5]}"
+    assert errors == during_run_all, f"browser console errors from the controls: {errors[len(during_run_all):][:5]}"
