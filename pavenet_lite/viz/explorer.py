@@ -55,8 +55,9 @@ class AttentionExplorer:
                                value=ALL, description="head")
         self.keypoint = W.Dropdown(options=[("all", ALL)] + [(n, k) for k, n in enumerate(MODEL_NAMES)],
                                    value=ALL, description="keypoint")
-        self.x = W.FloatText(value=float(first.frames.shape[2] / 2), description="x (px)")
-        self.y = W.FloatText(value=float(first.frames.shape[1] / 2), description="y (px)")
+        point = W.Layout(width="14em")
+        self.x = W.FloatText(value=float(first.frames.shape[2] / 2), description="x (px)", layout=point)
+        self.y = W.FloatText(value=float(first.frames.shape[1] / 2), description="y (px)", layout=point)
         self.pick = W.Button(description="nearest person")
         self.picker = W.Image(format="jpeg", layout=W.Layout(width="100%", max_width="480px", height="auto"))
         self._picker_scale = 1.0
