@@ -6,10 +6,13 @@ under test.
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
 from matplotlib.collections import PathCollection
+from PIL import Image
 
 from pavenet_lite.config import get_config
 from pavenet_lite.joints import K, MODEL_NAMES
@@ -170,10 +173,6 @@ def test_explorer_widgets_redraw_and_point_selection(predictor):
 
 
 def test_explorer_click_on_the_picker_selects_the_person_there(predictor):
-    import io
-
-    from PIL import Image
-
     explorer = AttentionExplorer(predictor, {"a": _clip(0)})
     clip_a = explorer.capture("a")
     picture = np.asarray(Image.open(io.BytesIO(explorer.picker.value)))
@@ -193,10 +192,6 @@ def test_explorer_click_on_the_picker_selects_the_person_there(predictor):
 
 
 def test_explorer_picker_of_a_large_frame_maps_clicks_back_to_frame_pixels(predictor):
-    import io
-
-    from PIL import Image
-
     big = np.repeat(np.repeat(_clip(0), 4, axis=1), 4, axis=2)        # [F, 432, 768, 3]
     explorer = AttentionExplorer(predictor, {"big": big})
     picture = Image.open(io.BytesIO(explorer.picker.value))

@@ -61,6 +61,7 @@ class AttentionExplorer:
         self.pick = W.Button(description="nearest person")
         self.picker = W.Image(format="jpeg", layout=W.Layout(width="100%", max_width="480px", height="auto"))
         self._picker_scale = 1.0
+        self._picker_shows: tuple[str, int] | None = None   # (clip, query) the picker image was drawn for
         self._clicks = Event(source=self.picker, watched_events=["click"])
         self._clicks.on_dom_event(self._on_click)
         self.output = W.Output()
@@ -133,7 +134,11 @@ class AttentionExplorer:
             self.select_point(event["dataX"] / self._picker_scale, event["dataY"] / self._picker_scale)
 
     def _draw_picker(self, clip: ClipAttention) -> None:
-        """The centre frame with every predicted person; the selected query's person thick and drawn last."""
+        """The centre frame with every predicted person; the selected query's person thick and drawn last.
+        Redrawn only when the clip or the query changes (layer, head and keypoint do not change it)."""
+        if self._picker_shows == (self.clip.value, self.query.value):
+            return
+        self._picker_shows = (self.clip.value, self.query.value)
         frame = clip.frames[len(clip.frames) // 2]                                   # [H, W, 3]
         chosen = [p for p in clip.people if p["query"] == self.query.value]
         others = [p for p in clip.people if p["query"] != self.query.value]
