@@ -64,8 +64,6 @@ class PAVENetConfig:
     loss_oks: float = 0.0
     loss_neighbour: float = 0.0              # L1 on the other frames' estimates (not in the paper; see losses.py)
     loss_hm: float = 0.0                     # auxiliary joint heatmaps on the encoder (model/joint_heatmap.py)
-    loss_quality: float = 0.0                # > 0: per-joint pose quality head, scores = its product with the
-                                             # person score (model/pose_quality.py)
     cost_cls: float = 2.0
     enc_repeats: int = 1                     # one-to-many matching of the encoder proposals (1: one-to-one, paper)
     cls_quality: float = 0.0                 # > 0: score targets (OKS / clip's best)^p, varifocal loss (losses.py)
@@ -103,7 +101,6 @@ class PAVENetConfig:
             ("num_keypoints", self.num_keypoints >= 2, ">= 2"),
             ("dropout", 0.0 <= self.dropout < 1.0, "in [0, 1)"),
             ("loss_hm", self.loss_hm >= 0.0, ">= 0"),
-            ("loss_quality", self.loss_quality >= 0.0, ">= 0"),
             ("enc_repeats", self.enc_repeats >= 1, ">= 1"),
             ("num_groups", self.num_groups >= 1, ">= 1"),
             ("dn_groups", self.dn_groups >= 0, ">= 0"),

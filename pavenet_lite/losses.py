@@ -28,7 +28,6 @@ from torch import Tensor, nn
 from pavenet_lite.keypoint_ops import oks
 from pavenet_lite.model.joint_heatmap import heatmap_loss
 from pavenet_lite.model.pose_denoising import denoising_matches
-from pavenet_lite.model.pose_quality import quality_loss
 
 if TYPE_CHECKING:
     from pavenet_lite.matcher import HungarianMatcher
@@ -130,7 +129,7 @@ class SetCriterion(nn.Module):
     def __init__(self, cfg: Any, matcher: HungarianMatcher):
         super().__init__()
         self.weights = {k: float(getattr(cfg, f"loss_{k}", 0.0))
-                        for k in ("cls", "rle", "l1", "oks", "neighbour", "hm", "quality")}
+                        for k in ("cls", "rle", "l1", "oks", "neighbour", "hm")}
         self.alpha, self.gamma = float(cfg.focal_alpha), float(cfg.focal_gamma)
         self.enc_repeats = int(getattr(cfg, "enc_repeats", 1))
         self.cls_quality = float(getattr(cfg, "cls_quality", 0.0))
@@ -165,8 +164,6 @@ class SetCriterion(nn.Module):
                 terms |= self._pose_terms(layer, gt, matches, flows["dec"], str(d))
             if outputs.get("refine_outputs"):
                 terms |= self._refine_terms(outputs, gt, matches, flows["refine"])
-            if self.weights["quality"] > 0 and "pred_quality" in outputs:
-                terms["loss_quality_dec"] = quality_loss(outputs["pred_quality"], outputs["pred_keypoints"], targets)
             if self.weights["hm"] > 0 and "heatmap" in outputs:
                 focal, peaks = heatmap_loss(outputs["heatmap"], targets)
                 (num_peaks,) = reduce_normalisers(peaks, device=device)

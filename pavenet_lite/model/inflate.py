@@ -49,8 +49,8 @@ def inflate_state_dict(old: dict[str, torch.Tensor], old_frames: int, model: nn.
             source_key = key[:match.start(3)] + str(f_old) + key[match.end(3):]
             if source_key not in old:  # the last layer refines only the centre frame
                 source_key = key[:match.start(3)] + str(old_frames // 2) + key[match.end(3):]
-        if source_key not in old and key.startswith(("heatmap_head.", "denoising.", "pose_quality.")):
-            new[key] = target.clone()  # an add-on head that the source run did not have starts fresh
+        if source_key not in old and key.startswith(("heatmap_head.", "denoising.")):
+            new[key] = target.clone()  # a training-only part that the source run did not have starts fresh
             continue
         if source_key not in old:
             problems.append(f"{key}: missing (looked for {source_key!r})")

@@ -27,7 +27,6 @@ from pavenet_lite.model.joint_heatmap import JointHeatmapHead
 from pavenet_lite.model.neck import Neck
 from pavenet_lite.model.pose_decoder import PoseDecoder
 from pavenet_lite.model.pose_denoising import PoseDenoising
-from pavenet_lite.model.pose_quality import PoseQualityHead, quality_scores
 from pavenet_lite.model.position_encoding import PositionEncoding, level_masks, valid_ratios
 from pavenet_lite.model.query_selection import QuerySelection
 from pavenet_lite.model.spatial_encoder import SpatialEncoder, token_centres
@@ -61,7 +60,6 @@ class PAVENet(nn.Module):
         # Built last, so that switching it on leaves the initialisation of everything above unchanged.
         self.heatmap_head = JointHeatmapHead(C, K) if cfg.loss_hm > 0 else None
         self.denoising = PoseDenoising(C, cfg.dn_groups, cfg.dn_noise) if cfg.dn_groups > 0 else None
-        self.pose_quality = PoseQualityHead(C, K) if cfg.loss_quality > 0 else None
 
     def forward(self, clips: torch.Tensor, masks: torch.Tensor, select: Select | None = None,
                 return_attention: bool = False, targets: list[dict[str, torch.Tensor]] | None = None
@@ -113,8 +111,6 @@ class PAVENet(nn.Module):
                   for h, r, cls, sig in zip(hidden, refs, self.cls_heads, self.sigma_heads)]
         out: dict[str, Any] = {**layers[-1], "aux_outputs": layers[:-1], "enc_outputs": enc_outputs,
                                "frame_keypoints": refs[-1]}
-        if self.pose_quality is not None:
-            out["pred_quality"] = self.pose_quality(hidden[-1])                    # [B, Q, K] logits
         if heatmap is not None:
             out["heatmap"] = heatmap
         if dn_outputs is not None:
@@ -163,9 +159,7 @@ class PAVENet(nn.Module):
 
     def _select(self, pose_outputs: dict[str, Any], select: Select | None) -> list[torch.Tensor]:
         if select is None:
-            logits = pose_outputs["pred_logits"].detach()                          # [B, Q]
-            if "pred_quality" in pose_outputs:
-                logits = quality_scores(logits, pose_outputs["pred_quality"].detach())[0]
+            logits = pose_outputs["pred_logits"].detach()
             top = logits.topk(min(self.cfg.num_refine, logits.shape[1]), dim=1).indices  # sorted by score
             return list(top)
         chosen = select(pose_outputs)

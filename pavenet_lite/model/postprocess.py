@@ -8,9 +8,8 @@ integers; `size` is not needed for the mapping; `keypoint_ops.normalised_to_pixe
 Per-keypoint confidence as Poseur / the official head (docs/paper.md):
 p = 0.7 * (1 - exp(-0.2 / sigma_x)) * (1 - exp(-0.2 / sigma_y)); keypoint score = person score * p. The official
 code also multiplies the coordinates by p^5 / (p^5 + 1e-10), which only moves joints with p ~ 0 to the origin;
-we leave coordinates untouched. A model with a pose-quality head (`model/pose_quality.py`) ranks and scores by it
-instead: person score sqrt(p * mean quality), joint score sqrt(p * quality_k). OKS-NMS (threshold 0.45) is off by
-default: PAVE-Net is NMS-free; the flag exists to compare with the July-2025 official code.
+we leave coordinates untouched. OKS-NMS (threshold 0.45) is off by default: PAVE-Net is NMS-free; the flag exists
+to compare with the July-2025 official code.
 """
 from __future__ import annotations
 
@@ -19,7 +18,6 @@ from typing import Any
 import torch
 
 from pavenet_lite.keypoint_ops import keypoint_areas, normalised_to_pixels, oks
-from pavenet_lite.model.pose_quality import quality_scores
 
 
 def keypoint_confidence(sigmas: torch.Tensor) -> torch.Tensor:
@@ -60,9 +58,6 @@ def postprocess(outputs: dict[str, Any], targets_or_sizes: list[dict[str, Any]] 
         orig = torch.stack([torch.as_tensor(t["orig_size"]) for t in targets_or_sizes])
     logits = outputs["pred_logits"].detach().float()
     B = logits.shape[0]
-    person_scores, joint_scores = logits.sigmoid(), None                       # [B, Q], [B, Q, K]
-    if "pred_quality" in outputs:  # a pose-quality model: its scores replace the sigma-based confidences
-        person_scores, joint_scores = quality_scores(logits, outputs["pred_quality"].detach())
     if outputs.get("refine_outputs"):
         last = outputs["refine_outputs"][-1]
         batch_index, query_index = outputs["refine_batch_index"], outputs["refine_query_index"]
@@ -76,7 +71,7 @@ def postprocess(outputs: dict[str, Any], targets_or_sizes: list[dict[str, Any]] 
     results = []
     for b in range(B):
         rows = (batch_index == b).nonzero().squeeze(1)
-        scores = person_scores[b, query_index[rows]]
+        scores = logits[b, query_index[rows]].sigmoid()
         order = scores.argsort(descending=True)
         if top_k is not None:
             order = order[:top_k]
@@ -87,10 +82,7 @@ def postprocess(outputs: dict[str, Any], targets_or_sizes: list[dict[str, Any]] 
         if oks_nms and len(rows) > 0:
             keep = oks_nms_indices(kpts, scores)
             rows, scores, kpts = rows[keep.to(rows.device)], scores[keep], kpts[keep]
-        if joint_scores is None:
-            kp_scores = scores[:, None] * keypoint_confidence(sig_all[rows]).cpu()
-        else:
-            kp_scores = joint_scores[b, query_index[rows]].cpu()
+        kp_scores = scores[:, None] * keypoint_confidence(sig_all[rows]).cpu()
         boxes = torch.cat([kpts.amin(1), kpts.amax(1)], -1) if len(rows) else torch.zeros(0, 4)
         results.append({"scores": scores, "keypoints": kpts, "keypoint_scores": kp_scores, "boxes": boxes,
                         "query_index": query_index[rows].cpu()})
