@@ -81,6 +81,7 @@ class PAVENetConfig:
     epochs: int = 20
     lr_drop_epoch: int = 10
     ema_decay: float = 0.0                   # EMA of the weights for validation and export (0: off; see ema.py)
+    augment: str = "full"                    # training augmentation, a name of data.transforms.AUGMENTATIONS
     name: str = field(default="paper")
 
     def __post_init__(self) -> None:
@@ -108,6 +109,7 @@ class PAVENetConfig:
             ("query_nms", 0.0 <= self.query_nms <= 1.0, "in [0, 1]"),
             ("cls_quality", self.cls_quality >= 0.0, ">= 0"),
             ("ema_decay", 0.0 <= self.ema_decay < 1.0, "in [0, 1)"),
+            ("augment", self.augment in ("full", "light"), "'full' or 'light'"),
         ]
         for fld, ok, expected in checks:
             if not ok:
@@ -146,7 +148,7 @@ class PAVENetConfig:
                     lr_mult_keywords=("sampling_offsets",),  # trained from scratch: the backbone at full lr
                     epochs=30, lr_drop_epoch=25,
                     # from scratch on a CPU these learn ~2x faster (docs/benchmarks.md, "Making it learn")
-                    loss_l1=5.0, loss_hm=2.0, query_nms=0.3, ema_decay=0.999)
+                    loss_l1=5.0, loss_hm=2.0, query_nms=0.3, ema_decay=0.999, augment="light")
         return cls(**{**base, **overrides})
 
     @classmethod

@@ -29,6 +29,7 @@ from pavenet_lite.data.clips import PoseTrackClips, collate_clips
 from pavenet_lite.data.errors import AnnotationError
 from pavenet_lite.data.sampling import EpochIndexed, RunOrder
 from pavenet_lite.data.subset import read_subset
+from pavenet_lite.data.transforms import AUGMENTATIONS
 from pavenet_lite.ema import ModelEMA
 from pavenet_lite.files import remove_stale_temps, write_text_atomic
 from pavenet_lite.losses import SetCriterion
@@ -122,6 +123,7 @@ class Trainer:
         self.dataset = PoseTrackClips(tcfg.data, "train", num_frames=self.cfg.num_frames,
                                       max_size=self.cfg.max_size, train=True, seed=tcfg.seed,
                                       with_frame_targets=self.cfg.loss_neighbour > 0,
+                                      augment=AUGMENTATIONS[self.cfg.augment],
                                       videos=read_subset(tcfg.data, "train", tcfg.train_videos, tcfg.video_list,
                                                          require_labeled=True))
         self.steps_per_epoch, self.total_steps = self._run_length()

@@ -20,11 +20,12 @@ def test_presets_and_round_trip():
             paper.max_size, paper.lr) == (50, 256, 6, 3, 2, 300, 4, 8, 4, 4, 1333, 2e-5)
     assert (paper.loss_cls, paper.loss_rle, paper.cost_cls, paper.cost_kpt, paper.cost_oks) == (0.5, 1.0, 2, 70, 7)
     assert get_config("tiny", num_frames=5).num_frames == 5
+    assert (paper.augment, get_config("tiny").augment) == ("full", "light")
 
 
 @pytest.mark.parametrize("bad,field", [({"num_frames": 4}, "num_frames"), ({"num_frames": 0}, "num_frames"),
                                        ({"backbone_depth": 101}, "backbone_depth"),
-                                       ({"num_refine": 500}, "num_refine")])
+                                       ({"num_refine": 500}, "num_refine"), ({"augment": "heavy"}, "augment")])
 def test_config_rejects_bad_values(bad, field):
     with pytest.raises(ConfigError, match=field):
         get_config("paper", **bad)

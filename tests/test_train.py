@@ -12,6 +12,7 @@ import torch.multiprocessing as mp
 from pavenet_lite.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pavenet_lite.data.clips import collate_clips
 from pavenet_lite.data.sampling import ClipOrder, RunOrder
+from pavenet_lite.data.transforms import AUGMENTATIONS
 from pavenet_lite.train import TrainConfig, Trainer
 from tests.conftest import FAST_MODEL
 
@@ -81,6 +82,12 @@ def test_trainer_feeds_the_neighbour_term_its_targets(synth_small, tmp_path):
     trainer = Trainer(_cfg(synth_small, tmp_path, steps=1, log_every=1, overrides={**FAST_MODEL, "loss_neighbour": 1.0}))
     history = trainer.fit()
     assert trainer.dataset.with_frame_targets and history[0]["loss_neighbour_frames"] > 0
+
+
+@pytest.mark.parametrize("augment", ["full", "light"])
+def test_trainer_uses_the_configured_augmentation(synth_small, tmp_path, augment):
+    trainer = Trainer(_cfg(synth_small, tmp_path, overrides={**FAST_MODEL, "augment": augment}))
+    assert trainer.dataset.transform.cfg == AUGMENTATIONS[augment]
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):

@@ -7,7 +7,8 @@ import torch
 
 from pavenet_lite.data.annotations import Person
 from pavenet_lite.data.transforms import (
-    AugmentConfig, ClipParams, ClipTransform, clip_affine, denormalize, normalize, photometric, transform_people)
+    AUGMENTATIONS, AugmentConfig, ClipParams, ClipTransform, clip_affine, denormalize, normalize, photometric,
+    sample_params, transform_people)
 
 ALL_ON = AugmentConfig(flip_prob=1.0, rotate_prob=1.0, crop_prob=1.0, scale_range=(0.8, 1.3))
 NO_AUG = AugmentConfig(flip_prob=0.0, rotate_prob=0.0, crop_prob=0.0, scale_range=(1.0, 1.0), brightness=0.0,
@@ -165,6 +166,15 @@ def test_no_augmentation_equals_eval():
     a, _, _ = ClipTransform(48, train=True, cfg=NO_AUG)(frames, [], np.random.default_rng(0))
     b, _, _ = ClipTransform(48, train=False)(frames, [])
     torch.testing.assert_close(a, b)
+
+
+def test_light_augmentation_never_rotates_or_crops():
+    rng = np.random.default_rng(0)
+    draws = [sample_params(rng, 384, 216, AUGMENTATIONS["light"]) for _ in range(400)]
+    assert all(p.angle == 0.0 and p.crop is None and 0.9 <= p.scale <= 1.1 for p in draws)
+    assert 150 < sum(p.flip for p in draws) < 250 and len({p.brightness for p in draws}) == 400
+    full = [sample_params(rng, 384, 216, AUGMENTATIONS["full"]) for _ in range(400)]
+    assert sum(p.angle != 0.0 for p in full) > 150 and sum(p.crop is not None for p in full) > 150
 
 
 def test_photometric_by_hand():

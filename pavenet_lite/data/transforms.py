@@ -46,6 +46,15 @@ class AugmentConfig:
     hue: float = 0.05                                # shift in turns of the colour wheel, uniform in [-h, h]
 
 
+# Named strengths (`PAVENetConfig.augment`). "light" keeps flips, a mild zoom and the colours, and drops rotation and
+# cropping: the CPU-sized `tiny` model underfits even its training frames, and on SynthTrack it learns about twice as
+# fast per step with it (docs/experiments.md, "Augmentation").
+AUGMENTATIONS: dict[str, AugmentConfig] = {
+    "full": AugmentConfig(),
+    "light": AugmentConfig(scale_range=(0.9, 1.1), rotate_prob=0.0, crop_prob=0.0),
+}
+
+
 @dataclass
 class ClipParams:
     """One draw of the augmentation, shared by all frames of a clip. `crop` = (x0, y0, w, h): the window's left/top
