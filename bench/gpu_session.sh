@@ -47,6 +47,6 @@ timeout 120 python3 bench/runtime_vs_people.py --config small --device cuda --re
 log "5. training for ${train_s} s"
 timeout $((train_s + 150)) python3 bench/reference_training.py --data "$work/default" --out "$work/runs/default_f3" \
     --frames 3 --budget-s "$train_s" --device cuda --amp --batch-size 32 --workers 14 --evals 2 --lr 5e-4 \
-    --set loss_l1=5.0 loss_hm=2.0 query_nms=0.3 ema_decay=0.999 --init-from data/checkpoints/pavenet_tiny_f3.pt --export "$out/pavenet_tiny_f3.pt" \
+    --set loss_l1=5.0 loss_hm=2.0 query_nms=0.3 ema_decay=0.999 augment=light --init-from data/checkpoints/pavenet_tiny_f3.pt --export "$out/pavenet_tiny_f3.pt" \
     > "$out/train.log" 2>&1
 log "done (training exit $?)"

@@ -148,7 +148,7 @@ class PAVENetConfig:
                     lr_mult_keywords=("sampling_offsets",),  # trained from scratch: the backbone at full lr
                     epochs=30, lr_drop_epoch=25,
                     # from scratch on a CPU these learn ~2x faster (docs/benchmarks.md, "Making it learn")
-                    loss_l1=5.0, loss_hm=2.0, query_nms=0.3, ema_decay=0.999)
+                    loss_l1=5.0, loss_hm=2.0, query_nms=0.3, ema_decay=0.999, augment="light")
         return cls(**{**base, **overrides})
 
     @classmethod

@@ -20,8 +20,8 @@ def test_presets_and_round_trip():
             paper.max_size, paper.lr) == (50, 256, 6, 3, 2, 300, 4, 8, 4, 4, 1333, 2e-5)
     assert (paper.loss_cls, paper.loss_rle, paper.cost_cls, paper.cost_kpt, paper.cost_oks) == (0.5, 1.0, 2, 70, 7)
     assert get_config("tiny", num_frames=5).num_frames == 5
-    assert (paper.augment, get_config("tiny").augment, get_config("tiny", augment="light").augment) == \
-        ("full", "full", "light")
+    assert (paper.augment, get_config("tiny").augment, get_config("tiny", augment="full").augment) == \
+        ("full", "light", "full")
 
 
 @pytest.mark.parametrize("bad,field", [({"num_frames": 4}, "num_frames"), ({"num_frames": 0}, "num_frames"),
