@@ -24,6 +24,10 @@ from typing import Any
 from pavenet_lite.joints import K as NUM_JOINTS
 
 
+# Names of the training augmentations (`data.transforms.AUGMENTATIONS`; kept here so that configs load without torch).
+AUGMENT_NAMES = ("full", "light")
+
+
 class ConfigError(ValueError):
     """A configuration (preset name, override or checkpoint dict) is invalid."""
 
@@ -109,7 +113,7 @@ class PAVENetConfig:
             ("query_nms", 0.0 <= self.query_nms <= 1.0, "in [0, 1]"),
             ("cls_quality", self.cls_quality >= 0.0, ">= 0"),
             ("ema_decay", 0.0 <= self.ema_decay < 1.0, "in [0, 1)"),
-            ("augment", self.augment in ("full", "light"), "'full' or 'light'"),
+            ("augment", self.augment in AUGMENT_NAMES, f"one of {AUGMENT_NAMES}"),
         ]
         for fld, ok, expected in checks:
             if not ok:

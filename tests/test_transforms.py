@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from pavenet_lite.config import AUGMENT_NAMES
 from pavenet_lite.data.annotations import Person
 from pavenet_lite.data.transforms import (
     AUGMENTATIONS, AugmentConfig, ClipParams, ClipTransform, clip_affine, denormalize, normalize, photometric,
@@ -166,6 +167,10 @@ def test_no_augmentation_equals_eval():
     a, _, _ = ClipTransform(48, train=True, cfg=NO_AUG)(frames, [], np.random.default_rng(0))
     b, _, _ = ClipTransform(48, train=False)(frames, [])
     torch.testing.assert_close(a, b)
+
+
+def test_every_config_name_has_an_augmentation():
+    assert tuple(AUGMENTATIONS) == AUGMENT_NAMES
 
 
 def test_light_augmentation_never_rotates_or_crops():
