@@ -52,6 +52,7 @@ class PAVENetConfig:
     pose_last_all_frames: bool = False       # non-centre refiners after the last pose layer too (official weights)
     joint_layers: int = 2                    # joint decoder (0 disables it)
     joint_points: int = 4                    # P of the joint decoder, per frame / level / head
+    fine_level: bool = False                 # a stride-4 level for the joint decoder and heatmaps (fine_level.py)
     num_queries: int = 300                   # Q
     num_groups: int = 1                      # query groups of Q in training (Group DETR); inference uses one
     dn_groups: int = 0                       # rows of pose-denoising queries per clip in training (0: off)

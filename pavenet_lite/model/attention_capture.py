@@ -6,7 +6,7 @@
 |---|---|
 | `"encoder"` | list (one per encoder layer) of {"locations" `[B, F, N, M, L, P, 2]`, "weights" `[B, F, N, M, L, P]`}: token n of frame f samples only its own frame |
 | `"pose_decoder"` | list (one per pose layer) of {"locations" `[B, Q, M, F, L, K, 2]`, "weights" `[B, Q, M, F, L, K]`}: pose query q, point k is anchored on keypoint k |
-| `"joint_decoder"` | list (one per joint layer) of {"locations" `[R, K, M, F, L, P, 2]`, "weights" `[R, K, M, F, L, P]`}: refined person r (see `refine_batch_index` / `refine_query_index`), joint query j |
+| `"joint_decoder"` | list (one per joint layer) of {"locations" `[R, K, M, F, L, P, 2]`, "weights" `[R, K, M, F, L, P]`}: refined person r (see `refine_batch_index` / `refine_query_index`), joint query j; with `cfg.fine_level` L + 1 levels, the last one the stride-4 map (`fine_level.py`) |
 | `"level_shapes"` | list of L (H_l, W_l) feature-map sizes; token n of level l is `level_start[l] + i * W_l + j` |
 | `"level_start"` | list of L offsets into the N tokens |
 | `"image_sizes"` | `[B, 2]` (w, h) unpadded input size in pixels |

@@ -95,7 +95,8 @@ _LAYOUTS: dict[int, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, i
 class ResNet(nn.Module):
     """ResNet-18/34/50: `[B', 3, H, W]` -> [C3 `[B', c3, H/8, W/8]`, C4 `[B', c4, H/16, W/16]`, C5 `[B', c5, H/32, W/32]`].
 
-    `out_channels` lists (c3, c4, c5). `frozen_stages` (mmdet semantics): -1 nothing frozen, 0 the stem,
+    `out_channels` lists (c3, c4, c5), `c2_channels` the width of layer1's output (`forward(x, with_c2=True)` puts
+    C2 `[B', c2, H/4, W/4]` first). `frozen_stages` (mmdet semantics): -1 nothing frozen, 0 the stem,
     s >= 1 the stem and layer1..layer s. Frozen parameters have `requires_grad=False`.
     """
 
@@ -118,6 +119,7 @@ class ResNet(nn.Module):
                 inplanes = planes * block.expansion
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
         self.out_channels = tuple(w * block.expansion for w in widths[1:])
+        self.c2_channels = widths[0] * block.expansion
         self._freeze(frozen_stages)
 
     def _freeze(self, frozen_stages: int) -> None:
@@ -129,13 +131,13 @@ class ResNet(nn.Module):
             for p in m.parameters():
                 p.requires_grad_(False)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, with_c2: bool = False) -> list[torch.Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # [B', c, H/4, W/4]
-        x = self.layer1(x)
-        c3 = self.layer2(x)   # [B', c3, H/8, W/8]
+        c2 = self.layer1(x)   # [B', c2, H/4, W/4]
+        c3 = self.layer2(c2)  # [B', c3, H/8, W/8]
         c4 = self.layer3(c3)  # [B', c4, H/16, W/16]
         c5 = self.layer4(c4)  # [B', c5, H/32, W/32]
-        return [c3, c4, c5]
+        return [c2, c3, c4, c5] if with_c2 else [c3, c4, c5]
 
 
 class LoadReport(NamedTuple):

@@ -6,6 +6,9 @@
     --pose decoder (pose-aware attention over F frames)--> per layer scores [B, Q], centre keypoints [B, Q, K, 2]
     --select persons (top-k or matched)--> joint decoder --> refined centre keypoints [R, K, 2]
 
+With `cfg.fine_level` the joint decoder also reads a stride-4 level (`fine_level.py`), as its level L after the
+encoder's L levels.
+
 Input and output conventions are in docs/design.md; `outputs["attention"]` in `attention_capture.py`. The three
 RealNVP flows of the RLE losses live here (`self.flows`) so that optimisers, checkpoints and DDP see them; the
 forward pass does not use them.
@@ -21,6 +24,7 @@ from pavenet_lite.config import PAVENetConfig
 from pavenet_lite.model.attention_capture import image_sizes, to_pixels
 from pavenet_lite.model.backbone import ResNet
 from pavenet_lite.model.flow import RealNVP
+from pavenet_lite.model.fine_level import FineLevel
 from pavenet_lite.model.heads import SigmaHead, score_head
 from pavenet_lite.model.joint_decoder import JointDecoder
 from pavenet_lite.model.joint_heatmap import JointHeatmapHead
@@ -51,8 +55,9 @@ class PAVENet(nn.Module):
                                         cfg.pose_anchor, cfg.pose_last_all_frames)
         self.cls_heads = nn.ModuleList(score_head(C) for _ in range(cfg.pose_layers))
         self.sigma_heads = nn.ModuleList(SigmaHead(C, K) for _ in range(cfg.pose_layers))
-        self.joint_decoder = (JointDecoder(cfg.joint_layers, C, cfg.ffn_dim, cfg.dropout, M, L, cfg.joint_points,
-                                           K, Fr) if cfg.joint_layers > 0 else None)
+        joint_levels = L + 1 if cfg.fine_level else L
+        self.joint_decoder = (JointDecoder(cfg.joint_layers, C, cfg.ffn_dim, cfg.dropout, M, joint_levels,
+                                           cfg.joint_points, K, Fr) if cfg.joint_layers > 0 else None)
         flows = {"enc": RealNVP(), "dec": RealNVP()}
         if cfg.joint_layers > 0:
             flows["refine"] = RealNVP()
@@ -60,6 +65,7 @@ class PAVENet(nn.Module):
         # Built last, so that switching it on leaves the initialisation of everything above unchanged.
         self.heatmap_head = JointHeatmapHead(C, K) if cfg.loss_hm > 0 else None
         self.denoising = PoseDenoising(C, cfg.dn_groups, cfg.dn_noise) if cfg.dn_groups > 0 else None
+        self.fine_level = FineLevel(self.backbone.c2_channels, C) if cfg.fine_level else None
 
     def forward(self, clips: torch.Tensor, masks: torch.Tensor, select: Select | None = None,
                 return_attention: bool = False, targets: list[dict[str, torch.Tensor]] | None = None
@@ -75,7 +81,9 @@ class PAVENet(nn.Module):
         if Fr != cfg.num_frames:
             raise ValueError(f"PAVENet.forward: clips have F = {Fr} frames, the config says {cfg.num_frames}")
         c = Fr // 2
-        srcs = self.neck(self.backbone(clips.flatten(0, 1)))                       # L x [B*F, C, H_l, W_l]
+        feats = self.backbone(clips.flatten(0, 1), with_c2=self.fine_level is not None)
+        c2 = feats.pop(0) if self.fine_level is not None else None                # [B*F, c2, H/4, W/4]
+        srcs = self.neck(feats)                                                    # L x [B*F, C, H_l, W_l]
         shapes = [(int(s.shape[-2]), int(s.shape[-1])) for s in srcs]
         lvl_masks = level_masks(masks, shapes)
         ratios = valid_ratios(lvl_masks)                                           # [B, L, 2]
@@ -86,12 +94,23 @@ class PAVENet(nn.Module):
         memory, enc_attn = self.encoder(src, pos.repeat_interleave(Fr, 0), mask.repeat_interleave(Fr, 0), shapes,
                                         ratios.repeat_interleave(Fr, 0), return_attention)
         memory = memory.view(B, Fr, N, C)                                          # frame-interleaved b * F + f
+        fine = None
+        if self.fine_level is not None:
+            level0 = memory.flatten(0, 1)[:, :shapes[0][0] * shapes[0][1]].transpose(1, 2).unflatten(2, shapes[0])
+            fine = self.fine_level(c2, level0)                                     # [B*F, C, H_f, W_f]
 
         enc_outputs, content, reference = self.query_selection(memory[:, c], mask, token_centres(shapes, ratios))
         heatmap = None
         if self.heatmap_head is not None and self.training:
-            finest = memory[:, c, :shapes[0][0] * shapes[0][1]]                   # [B, H_0 * W_0, C]
-            heatmap = {"logits": self.heatmap_head(finest, shapes[0]), "valid": ~lvl_masks[0], "ratios": ratios[:, 0]}
+            if fine is None:
+                finest, shape, hm_mask, hm_ratio = (memory[:, c, :shapes[0][0] * shapes[0][1]], shapes[0],
+                                                    lvl_masks[0], ratios[:, 0])
+            else:
+                shape = (int(fine.shape[-2]), int(fine.shape[-1]))
+                finest = fine.unflatten(0, (B, Fr))[:, c].flatten(2).transpose(1, 2)
+                hm_mask = level_masks(masks, [shape])[0]
+                hm_ratio = valid_ratios([hm_mask])[:, 0]
+            heatmap = {"logits": self.heatmap_head(finest, shape), "valid": ~hm_mask, "ratios": hm_ratio}
         dn_outputs = None
         if self.denoising is not None and self.training and targets is not None:
             dn_outputs = self._denoise(targets, memory, mask, shapes, ratios)
@@ -127,20 +146,39 @@ class PAVENet(nn.Module):
         out["refine_query_index"] = index[valid]
         out["refine_outputs"] = []
         joint_attn: list[dict[str, torch.Tensor]] = []
+        joint_shapes, joint_ratios = shapes, ratios
         if self.joint_decoder is not None:
             K = cfg.num_keypoints
             gather = index[:, None, :, None, None].expand(B, Fr, P, K, 2)
             person_refs = torch.gather(refs[-1], 2, gather).permute(0, 2, 1, 3, 4).detach()  # [B, P, F, K, 2]
+            joint_memory, joint_mask = memory, mask
+            if fine is not None:
+                joint_memory, joint_mask, joint_shapes, joint_ratios = self._with_fine_level(
+                    fine, masks, memory, mask, shapes, ratios, G)
             if P > 0:
-                kpts, sigmas, joint_attn = self.joint_decoder(person_refs, memory, mask, shapes, ratios,
-                                                              return_attention)
+                kpts, sigmas, joint_attn = self.joint_decoder(person_refs, joint_memory, joint_mask, joint_shapes,
+                                                              joint_ratios, return_attention)
             else:  # nobody selected: empty outputs keep the structure for the losses
                 kpts = sigmas = [person_refs[:, :, c]] * cfg.joint_layers
             out["refine_outputs"] = [{"pred_keypoints": k[valid], "pred_sigmas": s[valid]}
                                      for k, s in zip(kpts, sigmas)]
         if return_attention:
-            out["attention"] = self._attention(masks, shapes, ratios, enc_attn, pose_attn, joint_attn, valid, B, Fr)
+            out["attention"] = self._attention(masks, shapes, ratios, joint_ratios, enc_attn, pose_attn, joint_attn,
+                                               valid, B, Fr)
         return out
+
+    @staticmethod
+    def _with_fine_level(fine: torch.Tensor, masks: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor,
+                         shapes: list[tuple[int, int]], ratios: torch.Tensor, G: int
+                         ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]], torch.Tensor]:
+        """The joint decoder's memory: the encoder's L levels `[B*G, F, N, C]` then the stride-4 map `[B*F, C, H_f,
+        W_f]` as level L -> memory `[B*G, F, N + H_f W_f, C]`, mask `[B*G, N + H_f W_f]`, L + 1 shapes and ratios."""
+        Bg, Fr, _, C = memory.shape
+        shape = (int(fine.shape[-2]), int(fine.shape[-1]))
+        fine_mask = level_masks(masks, [shape])[0]                                 # [B, H_f, W_f]
+        tokens = fine.flatten(2).transpose(1, 2).unflatten(0, (-1, Fr)).repeat_interleave(G, 0)  # [B*G, F, H_f W_f, C]
+        return (torch.cat([memory, tokens], 2), torch.cat([mask, fine_mask.flatten(1).repeat_interleave(G, 0)], 1),
+                shapes + [shape], torch.cat([ratios, valid_ratios([fine_mask]).repeat_interleave(G, 0)], 1))
 
     def _denoise(self, targets: list[dict[str, torch.Tensor]], memory: torch.Tensor, mask: torch.Tensor,
                  shapes: list[tuple[int, int]], ratios: torch.Tensor) -> list[dict[str, torch.Tensor]] | None:
@@ -169,7 +207,7 @@ class PAVENet(nn.Module):
         return [ix.to(pose_outputs["pred_logits"].device, torch.long) for ix in chosen]
 
     def _attention(self, masks: torch.Tensor, shapes: list[tuple[int, int]], ratios: torch.Tensor,
-                   enc: list[dict[str, torch.Tensor]], pose: list[dict[str, torch.Tensor]],
+                   joint_ratios: torch.Tensor, enc: list[dict[str, torch.Tensor]], pose: list[dict[str, torch.Tensor]],
                    joint: list[dict[str, torch.Tensor]], valid: torch.Tensor, B: int, Fr: int) -> dict[str, Any]:
         sizes = image_sizes(masks)                                                 # [B, 2] (w, h)
         K = self.cfg.num_keypoints
@@ -181,7 +219,7 @@ class PAVENet(nn.Module):
                     "weights": a["weights"].squeeze(3).unflatten(0, (B, Fr))} for a in enc]
         pose_decoder = [{"locations": to_pixels(a["locations"], ratios, sizes), "weights": a["weights"]}
                         for a in pose]
-        joint_decoder = [{"locations": to_pixels(a["locations"], ratios, sizes).unflatten(1, (-1, K))[valid],
+        joint_decoder = [{"locations": to_pixels(a["locations"], joint_ratios, sizes).unflatten(1, (-1, K))[valid],
                           "weights": a["weights"].unflatten(1, (-1, K))[valid]} for a in joint]
         return {"encoder": encoder, "pose_decoder": pose_decoder, "joint_decoder": joint_decoder,
                 "level_shapes": shapes, "level_start": starts, "image_sizes": sizes}
